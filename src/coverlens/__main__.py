@@ -1,0 +1,3 @@
+from coverlens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""The catalog: one row per cover file of a library, persisted in the workspace.
+
+Columns: id (md5 of the bytes: the cover's identity), path (relative to the library root), genre,
+width, height, format, mode, frames, bytes, mtime_ns, dhash (perceptual hash), status ("ok" or
+"unreadable"), reason, split ("train"/"test"; empty for unreadable files).
+
+Re-cataloging reuses every row whose file has the same size and modification time, so an
+unchanged library is not read again, and covers keep their split when the library grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coverlens.errors import ImageError, WorkspaceError
+from coverlens.images import decode_image, read_image_bytes
+from coverlens.library import LibraryEntry, LibraryListing, read_manifest, scan_folder
+from coverlens.splits import assign_splits
+from coverlens.workspace import Workspace, atomic_path, read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from PIL import Image
+
+COLUMNS = [
+    "id", "path", "genre", "width", "height", "format", "mode", "frames",
+    "bytes", "mtime_ns", "dhash", "status", "reason", "split",
+]
+OK, UNREADABLE = "ok", "unreadable"
+
+
+@dataclass
+class CatalogSummary:
+    files: int
+    distinct: int
+    unreadable: int
+    read: int
+    reused: int
+    removed: int
+    skipped: int
+    genres: int
+
+
+def dhash(image: Image.Image) -> str:
+    """64-bit difference hash: near-identical covers (re-encoded, resized) share it."""
+    small = image.convert("L").resize((9, 8))
+    pixels = list(small.getdata())
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | int(pixels[row * 9 + col] > pixels[row * 9 + col + 1])
+    return f"{bits:016x}"
+
+
+def describe_file(path: Path, max_pixels: int | None = None) -> dict[str, Any]:
+    """Read, hash and decode one file into the catalog fields it decides."""
+    try:
+        data = read_image_bytes(path)
+    except ImageError as exc:
+        return {"id": "", "bytes": 0, "status": UNREADABLE, "reason": exc.reason}
+    row: dict[str, Any] = {"id": hashlib.md5(data).hexdigest(), "bytes": len(data)}
+    try:
+        image, facts = decode_image(data, name=path, max_pixels=max_pixels)
+    except ImageError as exc:
+        return {**row, "status": UNREADABLE, "reason": exc.reason}
+    return {
+        **row, "width": facts.width, "height": facts.height, "format": facts.format,
+        "mode": facts.mode, "frames": facts.frames, "dhash": dhash(image), "status": OK, "reason": "",
+    }
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def list_library(library: Path | None, manifest: Path | None) -> LibraryListing:
+    if manifest is not None:
+        return read_manifest(manifest, library)
+    if library is None:
+        raise WorkspaceError("give a library folder or --manifest FILE.csv")
+    return scan_folder(library)
+
+
+def build_rows(
+    listing: LibraryListing,
+    previous: dict[str, dict[str, Any]],
+    *,
+    max_pixels: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One row per entry; unchanged files reuse their previous row. Returns (rows, files read)."""
+    rows: list[dict[str, Any]] = []
+    to_read: list[tuple[int, LibraryEntry, tuple[int, int] | None]] = []
+    for entry in listing.entries:
+        stat = _stat(listing.root / entry.relpath)
+        old = previous.get(entry.relpath)
+        if old is not None and stat is not None and (old["bytes"], old["mtime_ns"]) == stat:
+            rows.append({**old, "genre": entry.genre})
+        else:
+            to_read.append((len(rows), entry, stat))
+            rows.append({})
+
+    def work(item: tuple[int, LibraryEntry, tuple[int, int] | None]) -> tuple[int, dict[str, Any]]:
+        index, entry, stat = item
+        fields = describe_file(listing.root / entry.relpath, max_pixels)
+        fields.update(path=entry.relpath, genre=entry.genre, mtime_ns=stat[1] if stat else 0)
+        return index, fields
+
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) + 1)) as pool:
+        results: Iterable[tuple[int, dict[str, Any]]] = pool.map(work, to_read, chunksize=64)
+        if progress is not None:
+            results = progress(results, len(to_read))
+        for index, fields in results:
+            rows[index] = fields
+    return rows, len(to_read)
+
+
+def primary_genres(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """id -> the genre most of its copies are filed under (ties: alphabetical)."""
+    counts: dict[str, Counter[str]] = {}
+    for row in rows:
+        if row["status"] == OK:
+            counts.setdefault(row["id"], Counter())[row["genre"]] += 1
+    return {i: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for i, c in counts.items()}
+
+
+def run_catalog(
+    workspace: Workspace,
+    library: Path | None = None,
+    *,
+    manifest: Path | None = None,
+    seed: int | None = None,
+    test_fraction: float | None = None,
+    max_pixels: int | None = None,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+) -> CatalogSummary:
+    """Catalog (or re-catalog) a library into the workspace; the library is only read."""
+    import pandas as pd
+
+    workspace.ensure()
+    config = read_json(workspace.library_file) if workspace.library_file.exists() else {}
+    if library is None and manifest is None and config:
+        library = Path(config["root"])
+        manifest = Path(config["manifest"]) if config.get("manifest") else None
+    seed = seed if seed is not None else int(config.get("seed", 0))
+    test_fraction = test_fraction if test_fraction is not None else float(config.get("test_fraction", 0.2))
+    listing = list_library(library, manifest)
+    if not listing.entries:
+        raise WorkspaceError(f"no cover images found under {listing.root} (expected LIBRARY/<genre>/<image>)")
+
+    old = load_catalog(workspace) if workspace.catalog_file.exists() and config.get(
+        "root") == str(listing.root) else None
+    previous = {r["path"]: r for r in old.to_dict("records")} if old is not None else {}
+    rows, read = build_rows(listing, previous, max_pixels=max_pixels, progress=progress)
+
+    old_splits = {r["id"]: r["split"] for r in previous.values() if r.get("split")}
+    splits = assign_splits(primary_genres(rows), old_splits, test_fraction=test_fraction, seed=seed)
+    for row in rows:
+        row["split"] = splits.get(row["id"], "") if row["status"] == OK else ""
+
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    with atomic_path(workspace.catalog_file) as tmp:
+        frame.to_csv(tmp, index=False)
+    write_json_atomic(workspace.library_file, {
+        "root": str(listing.root), "manifest": str(Path(manifest).resolve()) if manifest else None,
+        "seed": seed, "test_fraction": test_fraction,
+    })
+    current = {e.relpath for e in listing.entries}
+    ok = frame[frame["status"] == OK]
+    return CatalogSummary(
+        files=len(frame), distinct=ok["id"].nunique(), unreadable=int((frame["status"] != OK).sum()),
+        read=read, reused=len(frame) - read, removed=sum(1 for p in previous if p not in current),
+        skipped=len(listing.skipped), genres=frame["genre"].nunique(),
+    )
+
+
+def load_catalog(workspace: Workspace) -> pd.DataFrame:
+    import pandas as pd
+
+    path = workspace.require_catalog()
+    dtypes = {c: str for c in ("id", "path", "genre", "format", "mode", "dhash", "status", "reason", "split")}
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False)
+    for column in ("width", "height", "frames", "bytes", "mtime_ns"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype("int64")
+    return frame
+
+
+def library_root(workspace: Workspace) -> Path:
+    if not workspace.library_file.exists():
+        raise WorkspaceError(f"no library recorded in {workspace.root}; run `coverlens catalog LIBRARY` first")
+    return Path(read_json(workspace.library_file)["root"])
+
+
+def distinct_covers(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per readable distinct cover: id, path (first copy), genre (primary), genres, split, size.
+
+    This is what is trained on, embedded and searched: byte-identical copies count once.
+    """
+    ok = frame[frame["status"] == OK]
+    primary = primary_genres(ok.to_dict("records"))
+    grouped = ok.groupby("id", sort=True).agg(
+        path=("path", "first"), split=("split", "first"), width=("width", "first"),
+        height=("height", "first"), genres=("genre", lambda g: "|".join(sorted(set(g)))),
+    ).reset_index()
+    grouped["genre"] = grouped["id"].map(primary)
+    return grouped[["id", "path", "genre", "genres", "split", "width", "height"]]

@@ -1,0 +1,142 @@
+"""The one safe way to open a cover image.
+
+Every stage of coverlens opens images through `open_image`, so every stage gets the same guard
+against decompression bombs, the same EXIF orientation, the same conversion to RGB and the same
+clear error (`ImageError`, naming the file and the reason) for files that are not usable images.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coverlens.errors import ImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+MAX_PIXELS_ENV = "COVERLENS_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000: far above any cover, far below a bomb
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def max_pixels_default() -> int:
+    raw = os.environ.get(MAX_PIXELS_ENV)
+    return int(raw) if raw else DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the file was before conversion: used by the catalog."""
+
+    width: int
+    height: int
+    format: str
+    mode: str
+    frames: int
+
+
+def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes:
+    """Read a file's bytes, turning OS errors into `ImageError`s that name the file."""
+    path = Path(path)
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise ImageError(path, f"file is larger than the {max_bytes // (1024 * 1024)} MiB limit")
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise ImageError(path, "permission denied") from exc
+    except IsADirectoryError as exc:
+        raise ImageError(path, "is a directory, not an image file") from exc
+    except FileNotFoundError as exc:
+        raise ImageError(path, "file not found") from exc
+    except OSError as exc:
+        raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    return data
+
+
+def decode_image(
+    data: bytes, *, name: Path | str | None = None, max_pixels: int | None = None
+) -> tuple[Image.Image, ImageFacts]:
+    """Decode bytes into an RGB image (first frame, EXIF-oriented) and the facts of the original."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit = max_pixels or max_pixels_default()
+    if not data:
+        raise ImageError(name, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise ImageError(name, "not an image (format not recognised)") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(name, f"image is too large (decompression bomb guard): {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(name, f"corrupt image header ({exc})") from exc
+
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageError(name, f"image has no pixels ({width}x{height})")
+    if width * height > limit:
+        raise ImageError(
+            name,
+            f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
+            f"(decompression bomb guard; raise it with ${MAX_PIXELS_ENV})",
+        )
+    facts = ImageFacts(width, height, image.format or "unknown", image.mode, getattr(image, "n_frames", 1))
+    try:
+        image.seek(0)  # animated images: the first frame is the cover
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(name, f"corrupt or truncated image data ({exc})") from exc
+    return to_rgb(_orient(image)), facts
+
+
+def _orient(image: Image.Image) -> Image.Image:
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(image) or image
+    except Exception:  # a broken EXIF block must not make a good picture unusable
+        return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB; transparency is composited on white, 16-bit is scaled down."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        scaled = np.clip(array * (255.0 / top), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def open_image(
+    source: Path | str | bytes, *, max_pixels: int | None = None, max_bytes: int | None = None
+) -> Image.Image:
+    """Open a cover from a path or bytes as an RGB image, or raise `ImageError`."""
+    if isinstance(source, bytes):
+        return decode_image(source, max_pixels=max_pixels)[0]
+    data = read_image_bytes(source, max_bytes=max_bytes)
+    return decode_image(data, name=source, max_pixels=max_pixels)[0]
