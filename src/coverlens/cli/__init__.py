@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "coverlens.cli.library_commands",
     "coverlens.cli.model_commands",
     "coverlens.cli.index_commands",
+    "coverlens.cli.search_commands",
     "coverlens.cli.app_commands",
 )
 
