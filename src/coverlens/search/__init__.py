@@ -1,0 +1,1 @@
+"""Search over stored vectors: neighbours, the KNN genre vote, clusters, suspects (pure functions)."""
