@@ -10,6 +10,7 @@ unchanged library is not read again, and covers keep their split when the librar
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 from collections import Counter
@@ -51,7 +52,7 @@ class CatalogSummary:
 def dhash(image: Image.Image) -> str:
     """64-bit difference hash: near-identical covers (re-encoded, resized) share it."""
     small = image.convert("L").resize((9, 8))
-    pixels = list(small.getdata())
+    pixels = small.tobytes()  # one byte per pixel in mode L
     bits = 0
     for row in range(8):
         for col in range(8):
@@ -104,7 +105,7 @@ def build_rows(
     rows: list[dict[str, Any]] = []
     to_read: list[tuple[int, LibraryEntry, tuple[int, int] | None]] = []
     for entry in listing.entries:
-        stat = _stat(listing.root / entry.relpath)
+        stat = (entry.size, entry.mtime_ns) if entry.mtime_ns is not None else _stat(listing.root / entry.relpath)
         old = previous.get(entry.relpath)
         if old is not None and stat is not None and (old["bytes"], old["mtime_ns"]) == stat:
             rows.append({**old, "genre": entry.genre})
@@ -147,8 +148,6 @@ def run_catalog(
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
 ) -> CatalogSummary:
     """Catalog (or re-catalog) a library into the workspace; the library is only read."""
-    import pandas as pd
-
     workspace.ensure()
     config = read_json(workspace.library_file) if workspace.library_file.exists() else {}
     if library is None and manifest is None and config:
@@ -160,9 +159,8 @@ def run_catalog(
     if not listing.entries:
         raise WorkspaceError(f"no cover images found under {listing.root} (expected LIBRARY/<genre>/<image>)")
 
-    old = load_catalog(workspace) if workspace.catalog_file.exists() and config.get(
-        "root") == str(listing.root) else None
-    previous = {r["path"]: r for r in old.to_dict("records")} if old is not None else {}
+    same_library = workspace.catalog_file.exists() and config.get("root") == str(listing.root)
+    previous = {r["path"]: r for r in read_rows(workspace.catalog_file)} if same_library else {}
     rows, read = build_rows(listing, previous, max_pixels=max_pixels, progress=progress)
 
     old_splits = {r["id"]: r["split"] for r in previous.values() if r.get("split")}
@@ -170,20 +168,39 @@ def run_catalog(
     for row in rows:
         row["split"] = splits.get(row["id"], "") if row["status"] == OK else ""
 
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    with atomic_path(workspace.catalog_file) as tmp:
-        frame.to_csv(tmp, index=False)
+    if rows != list(previous.values()):  # an unchanged library leaves the catalog file alone
+        write_rows(workspace.catalog_file, rows)
     write_json_atomic(workspace.library_file, {
         "root": str(listing.root), "manifest": str(Path(manifest).resolve()) if manifest else None,
         "seed": seed, "test_fraction": test_fraction,
     })
     current = {e.relpath for e in listing.entries}
-    ok = frame[frame["status"] == OK]
+    ok_ids = {row["id"] for row in rows if row["status"] == OK}
     return CatalogSummary(
-        files=len(frame), distinct=ok["id"].nunique(), unreadable=int((frame["status"] != OK).sum()),
-        read=read, reused=len(frame) - read, removed=sum(1 for p in previous if p not in current),
-        skipped=len(listing.skipped), genres=frame["genre"].nunique(),
+        files=len(rows), distinct=len(ok_ids), unreadable=sum(1 for r in rows if r["status"] != OK),
+        read=read, reused=len(rows) - read, removed=sum(1 for p in previous if p not in current),
+        skipped=len(listing.skipped), genres=len({row["genre"] for row in rows}),
     )
+
+
+INT_COLUMNS = ("width", "height", "frames", "bytes", "mtime_ns")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Catalog rows as plain dicts (the fast path for re-cataloging; no pandas)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for column in INT_COLUMNS:
+            row[column] = int(row[column] or 0)
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({c: row.get(c, "") for c in COLUMNS} for row in rows)
 
 
 def load_catalog(workspace: Workspace) -> pd.DataFrame:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "coverlens.cli.index_commands",
     "coverlens.cli.search_commands",
     "coverlens.cli.app_commands",
+    "coverlens.cli.eval_commands",
 )
 
 
