@@ -1,0 +1,77 @@
+"""The Gradio Blocks, built from a service object, and the one way to launch them.
+
+The app holds no logic: every tab calls the service and formats what comes back. It serves the
+library and the workspace and nothing wider, binds 127.0.0.1 unless told otherwise, and caps
+uploads at `coverlens.images.MAX_UPLOAD_BYTES`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from coverlens.errors import CoverlensError
+from coverlens.images import MAX_UPLOAD_BYTES
+from coverlens.ui import clusters_tab, evaluation_tab, library_tab, search_tab, suspects_tab
+from coverlens.ui import formatting as fmt
+from coverlens.ui.common import Serialized, Shell
+
+TITLE = "coverlens"
+CSS = """
+#status-header { font-size: 0.9em; }
+#search-message:empty, #clusters-message:empty { display: none; }
+"""
+
+
+def build_app(service: Any) -> gr.Blocks:
+    """The app's Blocks for `service` (a `coverlens.service.CoverlensService` or a test double)."""
+    service = Serialized(service)
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        shell = Shell(service, allow=lambda path: allow_path(demo, path))
+        gr.Markdown(f"# {TITLE}: cover genres, nearest covers, clusters")
+        header = gr.Markdown(elem_id="status-header")
+
+        def status() -> str:
+            try:
+                return fmt.status_markdown(service.status())
+            except CoverlensError as exc:
+                return fmt.error_markdown(str(exc))
+
+        shell.on_change(status, header)
+        with gr.Tabs():
+            search_tab.build(shell)
+            library_tab.build(shell)
+            clusters_tab.build(shell)
+            evaluation_tab.build(shell)
+            suspects_tab.build(shell)
+        demo.load(status, None, header, api_name="engine_status")
+        for fn, outputs in shell.hooks:  # the other displays that depend on the engine's state
+            if fn is not status:
+                demo.load(fn, None, outputs, api_visibility="private")
+    return demo
+
+
+def served_paths(service: Any) -> list[str]:
+    """The library root and the workspace root: the only folders whose files the app may serve."""
+    roots = [service.library_root(), service.workspace.root]
+    return [str(Path(p).resolve()) for p in roots if p is not None]
+
+
+def allow_path(demo: gr.Blocks, path: Path) -> None:
+    """Serve a library catalogued after launch (gradio reads `allowed_paths` on every request)."""
+    resolved = str(Path(path).resolve())
+    if resolved not in demo.allowed_paths:
+        demo.allowed_paths.append(resolved)
+
+
+def launch_app(service: Any, host: str = "127.0.0.1", port: int | None = None, **kwargs: Any) -> gr.Blocks:
+    """Build and launch the app; `kwargs` go to `Blocks.launch` (e.g. prevent_thread_lock, quiet)."""
+    demo = build_app(service)
+    options: dict[str, Any] = {
+        "server_name": host, "server_port": port, "allowed_paths": served_paths(service),
+        "max_file_size": MAX_UPLOAD_BYTES, "theme": gr.themes.Soft(), "css": CSS, "show_error": False}
+    options.update(kwargs)
+    demo.launch(**options)
+    return demo

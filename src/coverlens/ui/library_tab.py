@@ -1,0 +1,69 @@
+"""Library tab: the catalog overview, and the Catalog and Index actions with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from coverlens.errors import LibraryError
+from coverlens.ui import formatting as fmt
+from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown, progress_callback
+
+
+def build(shell: Shell) -> None:
+    """Lay out the tab inside the current Tabs and wire its events."""
+    service = shell.service
+    with gr.Tab("Library", id="library") as tab:
+        with gr.Row():
+            folder = gr.Textbox(label="Library folder (one sub-folder per genre)", scale=3,
+                                placeholder="/path/to/covers", elem_id="library-folder")
+            catalog_button = gr.Button("Catalog", variant="primary", scale=1, elem_id="library-catalog")
+            index_button = gr.Button("Index", scale=1, elem_id="library-index")
+        action = gr.Markdown(elem_id="library-action")
+        message = gr.Markdown(elem_id="library-message")
+        summary = gr.Markdown(elem_id="library-summary")
+        chart = gr.BarPlot(x="genre", y="covers", color="split", title="Distinct covers per genre",
+                           x_label_angle=-45, y_lim=[0, None], elem_id="library-chart")
+        genres = gr.Dataframe(label="Covers per genre", headers=fmt.GENRE_COLUMNS, interactive=False)
+        with gr.Accordion("Problems", open=True):
+            problems = gr.Dataframe(label="Unreadable files", headers=fmt.PROBLEM_COLUMNS, interactive=False,
+                                    elem_id="library-problems")
+            duplicates = gr.Dataframe(label="Byte-identical copies", headers=fmt.GROUP_COLUMNS, interactive=False)
+            conflicts = gr.Dataframe(label="Label conflicts (one image filed under several genres)",
+                                     headers=fmt.GROUP_COLUMNS, interactive=False)
+            placeholders = gr.Dataframe(label="Placeholders (one image repeated many times)",
+                                        headers=fmt.GROUP_COLUMNS, interactive=False)
+
+    outputs = [message, summary, chart, genres, problems, duplicates, conflicts, placeholders]
+
+    @guarded(cleared(len(outputs) - 1))
+    def overview() -> tuple[Any, ...]:
+        if not service.status().catalogued:
+            return (missing_markdown("No library catalogued yet.", service), *(None,) * (len(outputs) - 1))
+        view = service.overview()
+        return ("", fmt.overview_markdown(view), fmt.genre_split_frame(view), fmt.genre_table(view),
+                fmt.problems_table(view), fmt.copy_groups_table(view.duplicate_groups),
+                fmt.copy_groups_table(view.label_conflicts), fmt.copy_groups_table(view.placeholders))
+
+    @guarded(kept(0))
+    def catalog(path: str, progress: gr.Progress = gr.Progress()) -> tuple[str]:
+        if not (path or "").strip():
+            raise LibraryError("type the library folder to catalog first")
+        s = service.catalog(Path(path.strip()).expanduser(), progress=progress_callback(progress))
+        root = service.library_root()
+        if root is not None:
+            shell.allow(root)
+        return (f"Catalogued **{s.files:,}** files ({s.distinct:,} distinct, {s.unreadable:,} unreadable) in "
+                f"{s.genres} genres: read {s.read:,}, reused {s.reused:,}, removed {s.removed:,}, "
+                f"skipped {s.skipped:,} non-cover files.",)
+
+    @guarded(kept(0))
+    def index(progress: gr.Progress = gr.Progress()) -> tuple[str]:
+        return (service.index(progress=progress_callback(progress)),)
+
+    tab.select(overview, None, outputs, api_name="overview")
+    done = catalog_button.click(catalog, folder, action, api_name="catalog")
+    shell.refresh_after(done.then(overview, None, outputs, api_visibility="private"))
+    shell.refresh_after(index_button.click(index, None, action, api_name="index"))

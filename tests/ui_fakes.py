@@ -1,0 +1,285 @@
+"""A fake CoverlensService for the app tests: real files (generated covers, report PNGs), canned records.
+
+It answers with the same record shapes as `coverlens.service.CoverlensService` and can stand in
+two states: `ready` (catalogued, trained, indexed, clustered, evaluated) and empty (nothing yet).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from coverlens.errors import StoreError, WorkspaceError
+from coverlens.images import MAX_UPLOAD_BYTES, open_image
+from coverlens.inspect_report import CopyGroup, LibraryOverview
+from coverlens.records import GenreScore, Hit, Vote
+from coverlens.sample_library import make_sample_library
+from coverlens.search.clusters import ClusterReport, ClusterSummary
+from coverlens.workspace import Workspace
+
+NEXT_STEP_EMPTY = "Catalog a library: type its folder in the Library tab and press Catalog."
+HEAD_GENRE, VOTE_GENRE = "hiphop", "country"  # the fake's head and vote disagree on purpose
+FAKE_NOTE = "fake note: the query is not in the library"
+METHOD_NAMES = ("fastai head", "KNN on fine-tuned embeddings", "KNN on CLIP embeddings", "majority baseline")
+CLIP_NOTE = "no OpenCLIP weights found (fake)"
+
+
+@dataclass
+class EngineStatus:
+    workspace: Path
+    library_root: Path | None
+    catalogued: int
+    has_model: bool
+    model_note: str
+    indexed: dict[str, int]
+    clip_available: bool
+    clip_note: str
+    has_clusters: bool
+    has_evaluation: bool
+    next_step: str
+
+
+@dataclass
+class ClusterPlacement:
+    cluster_id: int
+    dominant_genre: str
+    strength: float
+
+
+@dataclass
+class SearchResult:
+    query_id: str | None
+    head: list[GenreScore]
+    vote: Vote | None
+    neighbours: list[Hit]
+    cluster: ClusterPlacement | None
+    agree: bool | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CatalogSummary:
+    files: int
+    distinct: int
+    unreadable: int
+    read: int
+    reused: int
+    removed: int
+    skipped: int
+    genres: int
+
+
+@dataclass
+class LabelSuspect:
+    id: str
+    path: str
+    genre: str
+    voted_genre: str
+    vote_share: float
+    evidence: list[Hit]
+
+
+@dataclass
+class NearDuplicatePair:
+    a_id: str
+    a_path: str
+    a_genre: str
+    b_id: str
+    b_path: str
+    b_genre: str
+    similarity: float
+
+
+@dataclass
+class SuspectsReport:
+    label_suspects: list[LabelSuspect]
+    near_duplicates: list[NearDuplicatePair]
+
+
+def _picture(target: Path, text: str, colour: tuple[int, int, int]) -> Path:
+    """A small labelled PNG standing in for a report plot."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (160, 120), colour)
+    ImageDraw.Draw(image).text((8, 8), text, fill=(255, 255, 255))
+    image.save(target)
+    return target
+
+
+class FakeService:
+    """Canned answers over a generated library; `calls` records what the app asked for."""
+
+    def __init__(self, root: Path, *, ready: bool = True) -> None:
+        self.ready = ready
+        self.workspace = Workspace(root / "workspace")
+        self.workspace.root.mkdir(parents=True, exist_ok=True)
+        self.library = root / "library"
+        self.calls: list[tuple[str, Any]] = []
+        self.catalogued: Path | None = None  # a library catalogued through the app
+        self.last_source: Path | bytes | None = None  # what the last search was asked about
+        self.covers: list[tuple[str, str]] = []
+        if ready:
+            make_sample_library(self.library, genres=3, per_genre=6, size=48, seed=3)
+            self.covers = sorted((p.relative_to(self.library).as_posix(), p.parent.name)
+                                 for p in self.library.rglob("*.jpg"))
+            self._reports()
+
+    # --- state ---------------------------------------------------------------------------
+
+    def library_root(self) -> Path | None:
+        return self.library if self.ready else self.catalogued
+
+    def status(self) -> EngineStatus:
+        if not self.ready:
+            return EngineStatus(self.workspace.root, None, 0, False, "no model yet", {}, False, CLIP_NOTE,
+                                False, False, NEXT_STEP_EMPTY)
+        return EngineStatus(self.workspace.root, self.library, len(self.covers), True, "mobilenet_v2, 3 genres",
+                            {"finetuned": len(self.covers)}, False, CLIP_NOTE, True, True,
+                            "All set: search a cover.")
+
+    def _require(self) -> None:
+        if not self.ready:
+            raise WorkspaceError(f"no catalog in workspace {self.workspace.root}; "
+                                 "run `coverlens catalog LIBRARY` first")
+
+    def _hit(self, index: int, similarity: float) -> Hit:
+        path, genre = self.covers[index % len(self.covers)]
+        return Hit(f"id{index:04d}", similarity, path, genre, "train")
+
+    # --- search --------------------------------------------------------------------------
+
+    def cover_path(self, relpath: str) -> Path:
+        self._require()
+        return self.library / relpath
+
+    def library_covers(self, limit: int = 200) -> list[tuple[str, str]]:
+        self._require()
+        return self.covers[:limit]
+
+    def search(self, source: Path | bytes, *, k: int = 10, offset: int = 0,
+               embedder: str = "finetuned") -> SearchResult:
+        self.calls.append(("search", {"k": k, "offset": offset, "embedder": embedder}))
+        self.last_source = source
+        open_image(source, max_bytes=MAX_UPLOAD_BYTES)  # the real checks: ImageError for non-images
+        self._require()
+        hits = [self._hit(offset + i, 0.95 - 0.01 * i) for i in range(k)]
+        vote = Vote(VOTE_GENRE, [GenreScore(VOTE_GENRE, 0.6), GenreScore(HEAD_GENRE, 0.4)], hits[:3])
+        head = [GenreScore(HEAD_GENRE, 0.7), GenreScore(VOTE_GENRE, 0.2), GenreScore("ambient", 0.1)]
+        return SearchResult(None, head, vote, hits, ClusterPlacement(1, VOTE_GENRE, 0.81), False, [FAKE_NOTE])
+
+    # --- library -------------------------------------------------------------------------
+
+    def overview(self) -> LibraryOverview:
+        self._require()
+        a, b = self.covers[0][0], self.covers[-1][0]
+        return LibraryOverview(
+            files=len(self.covers) + 1, distinct=len(self.covers), unreadable=1,
+            genres={"ambient": {"files": 7, "distinct": 6, "unreadable": 1, "train": 5, "test": 1},
+                    "country": {"files": 6, "distinct": 6, "unreadable": 0, "train": 5, "test": 1},
+                    "hiphop": {"files": 6, "distinct": 6, "unreadable": 0, "train": 5, "test": 1}},
+            sizes={"width_min": 48, "width_median": 48.0, "width_max": 48, "height_min": 48, "height_median": 48.0,
+                   "height_max": 48, "common": {"48x48": len(self.covers)}},
+            formats={"JPEG": len(self.covers)}, modes={"RGB": len(self.covers)},
+            problems=[{"path": "ambient/broken.png", "genre": "ambient", "reason": "not an image (fake)"}],
+            duplicate_groups=[CopyGroup("dup0123456789abcdef", 2, ["ambient", "hiphop"], [a, b])],
+            label_conflicts=[CopyGroup("dup0123456789abcdef", 2, ["ambient", "hiphop"], [a, b])],
+        )
+
+    def catalog(self, library: Path, progress: Callable[[float, str], None] | None = None) -> CatalogSummary:
+        self.calls.append(("catalog", library))
+        if not self.ready:
+            self.catalogued = library
+        if progress:
+            progress(0.5, "reading covers")
+            progress(1.0, "done")
+        return CatalogSummary(len(self.covers), len(self.covers), 0, len(self.covers), 0, 0, 0, 3)
+
+    def index(self, progress: Callable[[float, str], None] | None = None) -> str:
+        self._require()
+        self.calls.append(("index", None))
+        return f"indexed {len(self.covers)} covers with finetuned (fake)"
+
+    # --- clusters ------------------------------------------------------------------------
+
+    def _cluster_report(self, embedder: str) -> ClusterReport:
+        groups = {}
+        for path, genre in self.covers:
+            groups.setdefault(genre, []).append(path)
+        clusters = [ClusterSummary(i, len(paths), genre, 0.9 - 0.1 * i, {genre: len(paths) - 1, "stray": 1},
+                                   [f"x{i}"], paths[:2]) for i, (genre, paths) in enumerate(sorted(groups.items()))]
+        return ClusterReport(embedder, len(self.covers), clusters, 0.1, 0.42, 0.55, {"min_cluster_size": 3}, 0.2)
+
+    def clusters(self, embedder: str = "finetuned") -> ClusterReport | None:
+        return self._cluster_report(embedder) if self.ready else None
+
+    def run_clusters(self, embedder: str = "finetuned") -> ClusterReport:
+        if not self.ready:
+            raise StoreError("nothing indexed yet for finetuned; run `coverlens index` first")
+        return self._cluster_report(embedder)
+
+    def cluster_map_path(self, embedder: str = "finetuned") -> Path | None:
+        return self.workspace.reports_dir / "cluster_map.png" if self.ready else None
+
+    def cluster_members(self, cluster_id: int, embedder: str = "finetuned", limit: int = 48) -> list[Hit]:
+        self._require()
+        genre = sorted({g for _, g in self.covers})[cluster_id]
+        return [Hit(f"m{i}", 0.9, p, g, "train") for i, (p, g) in enumerate(self.covers) if g == genre][:limit]
+
+    # --- evaluation ----------------------------------------------------------------------
+
+    def _reports(self) -> None:
+        reports = self.workspace.reports_dir
+        _picture(reports / "cluster_map.png", "cluster map", (40, 90, 160))
+        _picture(reports / "per_genre_f1.png", "per-genre F1", (160, 90, 40))
+        _picture(reports / "confusion_head.png", "confusion head", (40, 140, 60))
+        _picture(reports / "confusion_knn_finetuned.png", "confusion knn", (120, 40, 120))
+        rows = "\n".join(f"| {name} | 0.{90 - i} | - | 0.{80 - i} | 4 | 0.1 | |" for i, name in enumerate(METHOD_NAMES))
+        (reports / "evaluation.md").write_text(
+            "# Genre evaluation on the held-out split\n\n"
+            "| method | top-1 | top-3 | macro-F1 | covers | seconds | note |\n|---|---|---|---|---|---|---|\n"
+            f"{rows}\n\n![per-genre F1](per_genre_f1.png)\n", encoding="utf-8")
+
+    def evaluation(self) -> dict[str, Any] | None:
+        if not self.ready:
+            return None
+        return {"n_test": 4, "classes": sorted({g for _, g in self.covers}),
+                "results": [{"slug": f"m{i}", "name": n} for i, n in enumerate(METHOD_NAMES)]}
+
+    def evaluation_files(self) -> dict[str, Any]:
+        reports = self.workspace.reports_dir
+        return {"table_md": reports / "evaluation.md", "per_genre_f1": reports / "per_genre_f1.png",
+                "confusion": [reports / "confusion_head.png", reports / "confusion_knn_finetuned.png"]}
+
+    def run_evaluation(self, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+        if not self.ready:
+            raise WorkspaceError("evaluation needs a catalog; run `coverlens catalog LIBRARY` first")
+        return self.evaluation() or {}
+
+    # --- suspects ------------------------------------------------------------------------
+
+    def suspects(self, embedder: str = "finetuned") -> SuspectsReport:
+        self._require()
+        (a, ga), (b, gb) = self.covers[0], self.covers[-1]
+        evidence = [self._hit(i, 0.9) for i in (7, 8, 9)]
+        return SuspectsReport(
+            [LabelSuspect("s0", a, ga, gb, 0.75, evidence), LabelSuspect("s1", b, gb, ga, 0.6, evidence[:2])],
+            [NearDuplicatePair("s0", a, ga, "s1", b, gb, 0.991)],
+        )
+
+
+def free_port() -> int:
+    """A local port nobody listens on right now (the app binds it a moment later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_fake(service: FakeService) -> Any:
+    """The app on 127.0.0.1 with `service` behind it, serving in a background thread."""
+    from coverlens.ui.app import launch_app
+
+    return launch_app(service, port=free_port(), prevent_thread_lock=True, quiet=True)
