@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from coverlens.catalog import CatalogSummary
 from coverlens.errors import StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, open_image
 from coverlens.inspect_report import CopyGroup, LibraryOverview
 from coverlens.records import GenreScore, Hit, Vote
 from coverlens.sample_library import make_sample_library
 from coverlens.search.clusters import ClusterReport, ClusterSummary
+from coverlens.search.jobs import SuspectsReport
+from coverlens.search.suspects import LabelSuspect, NearDuplicatePair
+from coverlens.service import ClusterPlacement, EngineStatus, SearchResult
 from coverlens.workspace import Workspace
 
 NEXT_STEP_EMPTY = "Catalog a library: type its folder in the Library tab and press Catalog."
@@ -27,78 +30,6 @@ HEAD_GENRE, VOTE_GENRE = "hiphop", "country"  # the fake's head and vote disagre
 FAKE_NOTE = "fake note: the query is not in the library"
 METHOD_NAMES = ("fastai head", "KNN on fine-tuned embeddings", "KNN on CLIP embeddings", "majority baseline")
 CLIP_NOTE = "no OpenCLIP weights found (fake)"
-
-
-@dataclass
-class EngineStatus:
-    workspace: Path
-    library_root: Path | None
-    catalogued: int
-    has_model: bool
-    model_note: str
-    indexed: dict[str, int]
-    clip_available: bool
-    clip_note: str
-    has_clusters: bool
-    has_evaluation: bool
-    next_step: str
-
-
-@dataclass
-class ClusterPlacement:
-    cluster_id: int
-    dominant_genre: str
-    strength: float
-
-
-@dataclass
-class SearchResult:
-    query_id: str | None
-    head: list[GenreScore]
-    vote: Vote | None
-    neighbours: list[Hit]
-    cluster: ClusterPlacement | None
-    agree: bool | None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CatalogSummary:
-    files: int
-    distinct: int
-    unreadable: int
-    read: int
-    reused: int
-    removed: int
-    skipped: int
-    genres: int
-
-
-@dataclass
-class LabelSuspect:
-    id: str
-    path: str
-    genre: str
-    voted_genre: str
-    vote_share: float
-    evidence: list[Hit]
-
-
-@dataclass
-class NearDuplicatePair:
-    a_id: str
-    a_path: str
-    a_genre: str
-    b_id: str
-    b_path: str
-    b_genre: str
-    similarity: float
-
-
-@dataclass
-class SuspectsReport:
-    label_suspects: list[LabelSuspect]
-    near_duplicates: list[NearDuplicatePair]
 
 
 def _picture(target: Path, text: str, colour: tuple[int, int, int]) -> Path:

@@ -1,0 +1,13 @@
+"""Side-by-side evaluation on the held-out split: metrics, methods, report and plots.
+
+`run_evaluation(workspace, classifier=..., imagenet_embedder=..., ...)` takes its collaborators;
+`build_collaborators(workspace)` loads the real ones (torch and friends only then).
+"""
+
+from __future__ import annotations
+
+from coverlens.evaluate.collaborators import Collaborators, build_collaborators
+from coverlens.evaluate.report import EvaluationReport, MethodResult
+from coverlens.evaluate.runner import run_evaluation
+
+__all__ = ["Collaborators", "EvaluationReport", "MethodResult", "build_collaborators", "run_evaluation"]

@@ -1,0 +1,222 @@
+"""`run_evaluation`: the held-out covers through every available method, scored side by side.
+
+Collaborators (classifier, embedders, stored vectors) are handed in; `collaborators.py` builds
+the real ones. A method whose collaborator is missing becomes a skipped row with the reason;
+nothing is ever estimated or filled in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coverlens.errors import CoverlensError, WorkspaceError
+from coverlens.evaluate.methods import (
+    BASELINE_K,
+    HEAD,
+    KNN_CLIP,
+    KNN_FINETUNED,
+    KNN_IMAGENET,
+    MAJORITY,
+    Method,
+    align_columns,
+    knn_proba,
+    majority_proba,
+)
+from coverlens.evaluate.metrics import compute_metrics
+from coverlens.evaluate.passes import Feed, PassResult, Progress, run_pass
+from coverlens.evaluate.report import EvaluationReport, MethodResult, write_report
+from coverlens.evaluate.sources import StoredReferences, VectorSource, chroma_vector_source
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from coverlens.embedders import Embedder
+    from coverlens.workspace import Workspace
+
+CLIP_UNAVAILABLE = "CLIP comparator unavailable: "
+STORED = (KNN_FINETUNED.slug, KNN_CLIP.slug)  # the embedders the indexer keeps vectors for
+MISSING = {
+    HEAD.slug: "no trained model (run `coverlens train`)",
+    KNN_IMAGENET.slug: "no ImageNet embedder",
+    KNN_FINETUNED.slug: "no fine-tuned embedder (run `coverlens train`)",
+    KNN_CLIP.slug: "no CLIP embedder given",
+}
+
+
+@dataclass
+class Split:
+    ids: list[str]
+    paths: list[Path]
+    labels: np.ndarray  # class indices
+
+
+def load_splits(workspace: Workspace, *, limit: int | None, seed: int) -> tuple[list[str], Split, Split, int]:
+    """(classes, train, test, held-out count) from the catalog; `limit` samples the test covers."""
+    import numpy as np
+
+    from coverlens.catalog import distinct_covers, library_root, load_catalog
+
+    covers = distinct_covers(load_catalog(workspace))
+    root = library_root(workspace)
+    train, test = covers[covers["split"] == "train"], covers[covers["split"] == "test"]
+    if test.empty or train.empty:
+        raise WorkspaceError(f"the catalog in {workspace.root} has {len(train)} train and {len(test)} test "
+                             "covers; evaluation needs both (re-run `coverlens catalog` with more covers)")
+    held_out = len(test)
+    if limit is not None and limit < held_out:
+        test = test.sample(n=limit, random_state=seed).sort_values("id")
+    classes = sorted(set(covers["genre"]))
+    index = {genre: i for i, genre in enumerate(classes)}
+
+    def split(frame: Any) -> Split:
+        return Split(list(frame["id"]), [root / p for p in frame["path"]],
+                     np.array([index[g] for g in frame["genre"]], dtype=np.int64))
+
+    return classes, split(train), split(test), held_out
+
+
+def _references(slug: str, stored: StoredReferences | None, train: Split, train_pass: PassResult
+                ) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Train vectors and labels for one KNN row: stored ones first, then the freshly embedded."""
+    import numpy as np
+
+    label_of = dict(zip(train.ids, train.labels, strict=True))
+    parts, ids, said = [], [], []
+    if stored is not None and stored.vectors is not None:
+        parts.append(stored.vectors)
+        ids += stored.ids
+        said.append(f"{len(stored.ids):,} stored")
+    if slug in train_pass.outputs:
+        parts.append(train_pass.outputs[slug])
+        ids += [train.ids[i] for i in train_pass.rows[slug]]
+        said.append(f"{len(train_pass.rows[slug]):,} embedded")
+    if not parts:
+        return None
+    return np.concatenate(parts), np.array([label_of[i] for i in ids]), " + ".join(said)
+
+
+def run_evaluation(
+    workspace: Workspace,
+    *,
+    classifier: Any | None = None,
+    imagenet_embedder: Embedder | None = None,
+    finetuned_embedder: Embedder | None = None,
+    clip_embedder: Embedder | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    tta: bool = False,
+    k: int = 10,
+    baseline_k: int = BASELINE_K,
+    limit: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    vector_source: VectorSource | None = None,
+    progress: Callable[[str], Progress] | None = None,
+    write: bool = True,
+) -> EvaluationReport:
+    """Score every available method on the held-out covers; write the report files when `write`.
+
+    `classifier` needs `.classes` and `.predict_proba(images, tta=)`; embedders follow the
+    `Embedder` protocol. `unavailable` maps a method slug to why its collaborator is missing.
+    `vector_source` gives stored train vectors (default: the workspace's Chroma store).
+    """
+    import numpy as np
+
+    if k < 1 or baseline_k < 1 or batch_size < 1 or (limit is not None and limit < 1):
+        raise ValueError("k, baseline_k, batch_size and limit must be at least 1")
+    classes, train, test, held_out = load_splits(workspace, limit=limit, seed=seed)
+    reasons = {**MISSING, **(unavailable or {})}
+    notes: list[str] = []
+    if finetuned_embedder is None and callable(getattr(classifier, "embedder", None)):
+        try:
+            finetuned_embedder = classifier.embedder()
+        except CoverlensError as exc:
+            reasons[KNN_FINETUNED.slug] = f"fine-tuned embedder unavailable: {exc}"
+    embedders = {slug: e for slug, e in ((KNN_IMAGENET.slug, imagenet_embedder),
+                                         (KNN_FINETUNED.slug, finetuned_embedder),
+                                         (KNN_CLIP.slug, clip_embedder)) if e is not None}
+    source = vector_source or chroma_vector_source(workspace)
+    stored = {slug: source(e, train.ids) for slug, e in embedders.items() if slug in STORED}
+    for slug, found in stored.items():
+        notes.append(f"{slug}: {found.note}")
+
+    def missing_from(found: StoredReferences | None) -> set[int]:
+        have = set(found.ids) if found is not None else set()
+        return {i for i, cover_id in enumerate(train.ids) if cover_id not in have}
+
+    train_feeds = {slug: Feed(e.embed, missing_from(stored.get(slug))) for slug, e in embedders.items()}
+    train_pass = run_pass(train.paths, {s: f for s, f in train_feeds.items() if f.wanted},
+                          batch_size=batch_size, progress=progress("train covers") if progress else None)
+    test_feeds = {slug: Feed(e.embed) for slug, e in embedders.items() if slug not in train_pass.failed}
+    if classifier is not None:
+        test_feeds[HEAD.slug] = Feed(lambda images: classifier.predict_proba(images, tta=tta))
+    test_pass = run_pass(test.paths, test_feeds, batch_size=batch_size,
+                         progress=progress("test covers") if progress else None)
+    kept = test_pass.decoded if test_feeds else list(range(len(test.ids)))  # the chance row needs no image
+    y_true = test.labels[kept]
+    for name, done in (("train", train_pass), ("test", test_pass)):
+        if done.unreadable:
+            shown = "; ".join(f"{p}: {r}" for p, r in done.unreadable[:5])
+            notes.append(f"{len(done.unreadable)} {name} covers could not be opened and were left out "
+                         f"({shown})")
+    if not kept:
+        raise WorkspaceError(f"none of the {len(test.ids)} test covers could be opened")
+    failed = {**train_pass.failed, **test_pass.failed}
+
+    def scored(method: Method, proba: np.ndarray, seconds: float, note: str = "") -> MethodResult:
+        return MethodResult(method.slug, method.name, compute_metrics(y_true, proba, classes), seconds, note)
+
+    def skipped(method: Method) -> MethodResult:
+        reason = failed.get(method.slug) or reasons[method.slug]
+        if method is KNN_CLIP and not reason.startswith(CLIP_UNAVAILABLE):
+            reason = CLIP_UNAVAILABLE + reason
+        return MethodResult(method.slug, method.name, None, None, reason)
+
+    results: list[MethodResult] = []
+    if HEAD.slug in test_pass.outputs and HEAD.slug not in failed:
+        model_classes = list(classifier.classes)
+        extra, absent = set(model_classes) - set(classes), set(classes) - set(model_classes)
+        note = "TTA" if tta else ""
+        if extra or absent:
+            notes.append(f"{HEAD.slug}: model genres not in the catalog (ignored): {sorted(extra)}; "
+                         f"catalog genres the model never predicts: {sorted(absent)}")
+        proba = align_columns(test_pass.outputs[HEAD.slug], model_classes, classes)
+        results.append(scored(HEAD, proba, test_pass.seconds[HEAD.slug], note))
+    else:
+        results.append(skipped(HEAD))
+    for method, method_k, weighted in ((KNN_IMAGENET, baseline_k, False), (KNN_FINETUNED, k, True),
+                                       (KNN_CLIP, k, True)):
+        if method.slug not in test_pass.outputs or method.slug in failed:
+            results.append(skipped(method))
+            continue
+        found = stored.get(method.slug)
+        references = _references(method.slug, found, train, train_pass)
+        if references is None:
+            failed[method.slug] = "no train cover could be opened to vote with"
+            results.append(skipped(method))
+            continue
+        refs, labels, said = references
+        started = time.perf_counter()
+        proba = knn_proba(test_pass.outputs[method.slug], refs, labels, len(classes),
+                          k=method_k, weighted=weighted)
+        seconds = (time.perf_counter() - started + test_pass.seconds[method.slug]
+                   + train_pass.seconds.get(method.slug, 0.0) + (found.seconds if found else 0.0))
+        kind = "similarity-weighted" if weighted else "plain majority"
+        results.append(scored(method, proba, seconds, f"k={method_k}, {kind}; references: {said}"))
+    started = time.perf_counter()
+    proba = majority_proba(train.labels, len(kept), len(classes))
+    top = classes[int(np.argmax(proba[0]))]
+    results.append(scored(MAJORITY, proba, time.perf_counter() - started, f"always {top}"))
+
+    model_seconds = sum(train_pass.seconds.values()) + sum(test_pass.seconds.values())
+    report = EvaluationReport(
+        workspace=str(workspace.root), classes=classes, n_test=len(kept), n_held_out=held_out,
+        n_train=len(train.ids), results=results, notes=notes,
+        settings={"k": k, "baseline_k": baseline_k, "tta": tta, "limit": limit, "seed": seed},
+        decode_seconds=max(0.0, train_pass.wall_seconds + test_pass.wall_seconds - model_seconds),
+    )
+    return write_report(report, workspace.reports_dir) if write else report
+
