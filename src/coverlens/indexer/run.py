@@ -1,0 +1,192 @@
+"""`index_covers`: bring every embedder's collection in line with the catalog, resumably.
+
+Stages: plan (catalog vs store) -> delete gone covers, rewrite changed metadata -> read and
+preprocess (ahead, in a thread) -> embed (each embedder that lacks the cover, in the caller's
+thread) -> write (upsert, behind, in a thread). Each batch is written as soon as it is embedded and
+cover ids are content hashes, so a run killed at any point (even kill -9) loses at most the batches
+in flight: the next run's plan sees exactly what is missing, and upsert makes a batch written twice
+harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from coverlens.catalog import distinct_covers, library_root, load_catalog
+from coverlens.errors import ModelError
+from coverlens.indexer.pipeline import Preparer, PreparingEmbedder, ReadBatch, WriteBehind, read_ahead
+from coverlens.indexer.plan import CollectionPlan, Cover, covers_from_catalog, plan_collection
+
+if TYPE_CHECKING:
+    from coverlens.embedders import Embedder
+    from coverlens.store import CoverStore
+    from coverlens.workspace import Workspace
+
+Progress = Callable[[Iterable[Any], int], Iterable[Any]]
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class CollectionReport:
+    embedder: str
+    collection: str
+    stored_before: int
+    added: int = 0
+    deleted: int = 0
+    updated: int = 0
+    stored_after: int = 0
+
+
+@dataclass
+class IndexReport:
+    covers: int  # distinct readable covers in the catalog
+    collections: list[CollectionReport]
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): unreadable now
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        return sum(c.added for c in self.collections)
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for c in self.collections:
+            lines.append(f"{c.collection}: {c.stored_after:,} covers (+{c.added:,} embedded, "
+                         f"-{c.deleted:,} deleted, {c.updated:,} metadata updated)")
+        for path, reason in self.failures[:20]:
+            lines.append(f"skipped unreadable cover {path}: {reason}")
+        if len(self.failures) > 20:
+            lines.append(f"... and {len(self.failures) - 20} more unreadable covers skipped")
+        staged = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in self.timings.items())
+        lines.append(f"stages: {staged}; total {self.seconds:.2f}s")
+        return lines
+
+
+@dataclass
+class _Target:
+    embedder: Embedder
+    plan: CollectionPlan
+    report: CollectionReport
+
+
+def _batches(covers: Sequence[Cover], size: int) -> list[list[Cover]]:
+    return [list(covers[i:i + size]) for i in range(0, len(covers), size)]
+
+
+def _timed(batches: Iterator[ReadBatch], timings: dict[str, float]) -> Iterator[ReadBatch]:
+    """Yield from the reader, counting how long the model side waited for it."""
+    while True:
+        started = time.perf_counter()
+        batch = next(batches, None)
+        timings["wait for read"] += time.perf_counter() - started
+        if batch is None:
+            return
+        timings["read + prepare (ahead)"] += batch.seconds
+        yield batch
+
+
+def _chosen(target: _Target, covers: list[Cover]) -> list[int]:
+    """Positions in a batch of the covers this target's collection still lacks."""
+    return [n for n, cover in enumerate(covers) if cover.id in target.plan.new]
+
+
+def _preparer(target: _Target) -> Preparer | None:
+    """Preprocessing to run in the reader thread, for embedders that can split it off."""
+    embedder = target.embedder
+    if not isinstance(embedder, PreparingEmbedder):
+        return None
+
+    def prepare(covers: list[Cover], images: list[Any]) -> tuple[list[int], Any]:
+        chosen = _chosen(target, covers)
+        return chosen, embedder.prepare([images[n] for n in chosen]) if chosen else None
+
+    return prepare
+
+
+def _embed_and_write(target: _Target, batch: ReadBatch, prepared: Any, timings: dict[str, float],
+                     writer: WriteBehind) -> int:
+    chosen = prepared[0] if prepared is not None else _chosen(target, batch.covers)
+    if not chosen:
+        return 0
+    name = target.embedder.name
+    started = time.perf_counter()
+    if prepared is not None:
+        vectors = target.embedder.embed_prepared(prepared[1])  # type: ignore[attr-defined]
+    else:
+        vectors = target.embedder.embed([batch.images[n] for n in chosen])
+    timings[f"embed {name}"] += time.perf_counter() - started
+    if getattr(vectors, "shape", None) != (len(chosen), target.embedder.dimension):
+        raise ModelError(f"embedder {name} returned {getattr(vectors, 'shape', type(vectors))} "
+                         f"for {len(chosen)} images of dimension {target.embedder.dimension}")
+    covers = [batch.covers[n] for n in chosen]
+    collection = target.plan.collection
+    writer.submit(f"write {name} (behind)",
+                  lambda: collection.upsert([c.id for c in covers], vectors, [c.metadata for c in covers]))
+    return len(chosen)
+
+
+def index_covers(
+    workspace: Workspace,
+    store: CoverStore,
+    embedders: Sequence[Embedder],
+    *,
+    rebuild: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    readers: int | None = None,
+    progress: Progress | None = None,
+) -> IndexReport:
+    """Index the catalog's distinct covers with each embedder into its collection of `store`."""
+    started = time.perf_counter()
+    timings: dict[str, float] = defaultdict(float)
+    covers = covers_from_catalog(distinct_covers(load_catalog(workspace)))
+    root = library_root(workspace)
+
+    targets = []
+    for embedder in embedders:
+        collection = store.collection_for(embedder.name, embedder.identity, create=True, rebuild=rebuild)
+        plan = plan_collection(collection, covers)
+        targets.append(_Target(embedder, plan, CollectionReport(embedder.name, collection.name, plan.stored)))
+    timings["plan"] = time.perf_counter() - started
+
+    step = time.perf_counter()
+    for target in targets:
+        target.plan.collection.delete(sorted(target.plan.gone))
+        target.report.deleted = len(target.plan.gone)
+        changed = sorted(target.plan.changed)
+        target.plan.collection.update_metadata(changed, [covers[i].metadata for i in changed])
+        target.report.updated = len(changed)
+    timings["delete + update metadata"] = time.perf_counter() - step
+
+    todo = sorted((covers[i] for i in set().union(*(t.plan.new for t in targets))), key=lambda c: c.path)
+    failures: list[tuple[str, str]] = []
+
+    def processed() -> Iterator[None]:
+        reader = read_ahead(root, _batches(todo, batch_size), readers=readers,
+                            preparers=[_preparer(t) for t in targets])
+        writer = WriteBehind()
+        try:
+            for batch in _timed(reader, timings):
+                failures.extend(batch.failures)
+                for target, prepared in zip(targets, batch.prepared, strict=True):
+                    target.report.added += _embed_and_write(target, batch, prepared, timings, writer)
+                yield from (None for _ in range(len(batch.covers) + len(batch.failures)))
+        finally:
+            reader.close()  # stops and joins the reader thread, also when a stage failed
+            try:
+                writer.close()  # what was embedded gets stored, also when a later stage failed
+            finally:
+                timings["wait for write"] += writer.waited
+                timings.update(writer.timings)
+
+    for _ in (progress(processed(), len(todo)) if progress else processed()):
+        pass
+
+    for target in targets:
+        target.report.stored_after = target.plan.collection.count()
+    return IndexReport(covers=len(covers), collections=[t.report for t in targets], failures=failures,
+                       timings=dict(timings), seconds=time.perf_counter() - started)
