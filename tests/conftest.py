@@ -21,3 +21,31 @@ def small_library(tmp_path: Path) -> Path:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path / "workspace")
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A catalogued generated library with a tiny trained classifier (random-init mobilenet_v2, 32 px).
+
+    Shared by the tests that need a real model file but not a good one; do not modify it.
+    """
+    from coverlens.catalog import run_catalog
+    from coverlens.classifier import TrainConfig, train_classifier
+
+    base = tmp_path_factory.mktemp("trained")
+    make_sample_library(base / "library", genres=3, per_genre=12, size=48, seed=5)
+    workspace = Workspace(base / "ws")
+    run_catalog(workspace, base / "library")
+    config = TrainConfig(image_size=32, epochs=1, frozen_epochs=0, batch_size=8, pretrained=False)
+    train_classifier(workspace, config, progress=False)
+    return workspace
+
+
+@pytest.fixture
+def copied_workspace(trained_workspace: Workspace, tmp_path: Path) -> Workspace:
+    """A private copy of the trained workspace (catalog + model), safe to index into and change."""
+    import shutil
+
+    target = tmp_path / "ws"
+    shutil.copytree(trained_workspace.root, target, ignore=shutil.ignore_patterns("store", "clusters", "reports"))
+    return Workspace(target)

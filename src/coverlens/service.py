@@ -237,8 +237,8 @@ class CoverlensService:
         from coverlens.indexer import build_embedders, index_covers
         from coverlens.store import CoverStore
 
-        choice = build_embedders(self.workspace, embedder, clip_model=self.clip_model,
-                                 clip_pretrained=self.clip_pretrained)
+        choice = build_embedders(self.workspace, embedder, finetuned_loader=lambda: self.embedder(FINETUNED),
+                                 clip_loader=self.clip)
         self.close()  # one client per store directory in this process: the writer's
         with CoverStore.open(self.workspace, url=self.chroma_url, writer=True) as store:
             report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,

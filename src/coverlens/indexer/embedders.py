@@ -4,6 +4,7 @@ others are left out; naming one makes its absence an error. The embedders themse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,14 @@ class EmbedderChoice:
 
 
 def build_embedders(workspace: Workspace, choice: str = "all", *, clip_model: str | None = None,
-                    clip_pretrained: str | None = None, device: str | None = None) -> EmbedderChoice:
-    """Embedders for `choice` ("all": whichever can be had; otherwise the one named, or an error)."""
+                    clip_pretrained: str | None = None, device: str | None = None,
+                    finetuned_loader: Callable[[], Embedder] | None = None,
+                    clip_loader: Callable[[], tuple[Embedder | None, str]] | None = None) -> EmbedderChoice:
+    """Embedders for `choice` ("all": whichever can be had; otherwise the one named, or an error).
+
+    The loaders default to building fresh embedders; a caller that already holds them (the
+    service) passes its own so nothing is loaded twice.
+    """
     from coverlens.embedders.factory import NO_MODEL, clip_embedder, finetuned_embedder
 
     if choice not in CHOICES:
@@ -33,13 +40,13 @@ def build_embedders(workspace: Workspace, choice: str = "all", *, clip_model: st
     problems: list[str] = []  # what could not be had, and why
     if choice in ("all", "finetuned"):
         try:
-            result.embedders.append(finetuned_embedder(workspace))
+            result.embedders.append(finetuned_loader() if finetuned_loader else finetuned_embedder(workspace))
         except CoverlensError as exc:
             if choice == "finetuned":
                 raise
             problems.append(str(exc) if str(exc) == NO_MODEL else f"fine-tuned embedder unavailable: {exc}")
     if choice in ("all", "clip"):
-        embedder, reason = clip_embedder(clip_model, clip_pretrained, device)
+        embedder, reason = clip_loader() if clip_loader else clip_embedder(clip_model, clip_pretrained, device)
         if embedder is not None:
             result.embedders.append(embedder)
         elif choice == "clip":

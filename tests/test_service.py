@@ -1,0 +1,81 @@
+"""The service wires the real pieces: catalog, tiny trained model, embedded Chroma, clusters, suspects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coverlens.errors import ImageError, WorkspaceError
+from coverlens.service import CoverlensService
+from coverlens.workspace import Workspace
+
+NO_CLIP = (None, "no CLIP weights in this test")
+
+
+def service_for(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> CoverlensService:
+    service = CoverlensService(workspace)
+    monkeypatch.setattr(service, "clip", lambda: NO_CLIP)
+    return service
+
+
+def test_empty_workspace_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = service_for(Workspace(tmp_path / "nothing"), monkeypatch)
+    status = service.status()
+    assert status.catalogued == 0 and not status.has_model and status.indexed == {}
+    assert "coverlens catalog" in status.next_step
+    assert "no CLIP weights in this test" in status.clip_note
+    assert service.library_covers() == [] and service.clusters() is None and service.evaluation() is None
+
+
+def test_search_before_indexing_gives_head_and_a_note(copied_workspace: Workspace,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    service = service_for(copied_workspace, monkeypatch)
+    assert "coverlens index" in service.status().next_step
+    relpath, _genre = service.library_covers()[0]
+    result = service.search(service.cover_path(relpath))
+    assert len(result.head) == 3 and abs(sum(s.score for s in result.head) - 1.0) < 1e-4
+    assert result.neighbours == [] and result.vote is None
+    assert any("index" in note for note in result.notes)
+
+
+def test_index_search_clusters_suspects(copied_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = service_for(copied_workspace, monkeypatch)
+    summary = service.index()
+    assert "covers-finetuned: 36 covers (+36 embedded" in summary and "no CLIP weights" in summary
+    assert service.status().indexed == {"finetuned": 36}
+
+    relpath, _genre = service.library_covers()[0]
+    query = service.cover_path(relpath)
+    first = service.search(query, k=5)
+    assert first.query_id is not None and len(first.neighbours) == 5
+    assert first.query_id not in {hit.id for hit in first.neighbours}  # the query itself is left out
+    sims = [hit.similarity for hit in first.neighbours]
+    assert all(a >= b - 1e-5 for a, b in zip(sims, sims[1:]))  # best first (up to float noise)
+    assert first.vote is not None and first.vote.evidence
+    assert all(hit.split == "train" for hit in first.vote.evidence)
+    assert first.agree == (first.head[0].genre == first.vote.genre)
+    page2 = service.search(query, k=5, offset=5)
+    assert not {h.id for h in page2.neighbours} & {h.id for h in first.neighbours}
+    assert service.search(query.read_bytes(), k=5).neighbours == first.neighbours
+
+    report = service.run_clusters(min_cluster_size=5)
+    assert report.n_covers == 36 and service.cluster_map_path() is not None
+    placed = service.search(query, k=3).cluster
+    assert placed is not None and (placed.cluster_id == -1 or placed.dominant_genre)
+    if report.clusters:
+        members = service.cluster_members(report.clusters[0].cluster_id)
+        assert len(members) == report.clusters[0].size or len(members) == 48
+
+    suspects = service.suspects(k=5, min_share=0.0, threshold=0.5)
+    assert suspects.markdown is not None and suspects.markdown.exists()
+    assert isinstance(suspects.label_suspects, list) and isinstance(suspects.near_duplicates, list)
+    service.close()
+
+
+def test_bad_uploads_and_paths(copied_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = service_for(copied_workspace, monkeypatch)
+    with pytest.raises(ImageError, match="not an image"):
+        service.search(b"definitely not an image")
+    with pytest.raises(WorkspaceError, match="outside the library"):
+        service.cover_path("../../etc/passwd")
