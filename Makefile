@@ -27,10 +27,18 @@ setup: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Each step is incremental: re-running the demo reuses what is already there.
 demo: setup
 	test -d $(DEMO_LIBRARY) || $(BIN)/coverlens sample-library $(DEMO_LIBRARY) --genres 4 --per-genre 40
 	$(BIN)/coverlens catalog $(DEMO_LIBRARY) --workspace $(DEMO_WORKSPACE)
 	$(BIN)/coverlens inspect --workspace $(DEMO_WORKSPACE)
+	test -f $(DEMO_WORKSPACE)/model/model.json || $(BIN)/coverlens train --workspace $(DEMO_WORKSPACE)
+	$(BIN)/coverlens index --workspace $(DEMO_WORKSPACE)
+	$(BIN)/coverlens clusters --workspace $(DEMO_WORKSPACE)
+	$(BIN)/coverlens suspects --workspace $(DEMO_WORKSPACE) --limit 5
+	$(BIN)/coverlens evaluate --workspace $(DEMO_WORKSPACE)
+	@echo "reports: $(DEMO_WORKSPACE)/reports (inspect.md, evaluation.md, clusters-*.png)"
+	$(BIN)/coverlens serve --workspace $(DEMO_WORKSPACE)
 
 test: setup browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
