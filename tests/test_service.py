@@ -51,7 +51,7 @@ def test_index_search_clusters_suspects(copied_workspace: Workspace, monkeypatch
     assert first.query_id is not None and len(first.neighbours) == 5
     assert first.query_id not in {hit.id for hit in first.neighbours}  # the query itself is left out
     sims = [hit.similarity for hit in first.neighbours]
-    assert all(a >= b - 1e-5 for a, b in zip(sims, sims[1:]))  # best first (up to float noise)
+    assert all(a >= b - 1e-5 for a, b in zip(sims, sims[1:], strict=False))  # best first (up to float noise)
     assert first.vote is not None and first.vote.evidence
     assert all(hit.split == "train" for hit in first.vote.evidence)
     assert first.agree == (first.head[0].genre == first.vote.genre)

@@ -113,9 +113,21 @@ class CoverlensService:
         raise CoverlensError(f"unknown embedder {name!r}")
 
     def clip(self) -> tuple[Embedder | None, str]:
+        """The CLIP comparator (or None and why). Unless a model was named, it is the one the stored
+        CLIP vectors were made with, so queries stay comparable with the index."""
         if self._clip is None:
-            self._clip = clip_embedder(self.clip_model, self.clip_pretrained)
+            model, pretrained = self.clip_model, self.clip_pretrained
+            if not (model or pretrained):
+                model, pretrained = self._stored_clip_choice()
+            self._clip = clip_embedder(model, pretrained)
         return self._clip
+
+    def _stored_clip_choice(self) -> tuple[str | None, str | None]:
+        try:
+            identity = self.stored_collection(CLIP).identity
+        except CoverlensError:
+            return None, None
+        return identity.get("model"), identity.get("pretrained")
 
     def store(self) -> CoverStore:
         if self._store is None:

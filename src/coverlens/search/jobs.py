@@ -27,16 +27,16 @@ class ClusterJob:
 
 
 def cluster_stored(workspace: Workspace, stored: StoredVectors, embedder: str, *, min_cluster_size: int | None = None,
-                   min_samples: int | None = None, pca_dim: int = 32, projection: str = "pca") -> ClusterJob:
+                   min_samples: int | None = None, pca_dim: int | None = None, projection: str = "pca") -> ClusterJob:
     """HDBSCAN over stored vectors; saves the model, labels, report and the 2-D map."""
     from coverlens.search.cluster_files import save_clusters
     from coverlens.search.cluster_map import cluster_map
-    from coverlens.search.clusters import cluster_vectors
+    from coverlens.search.clusters import DEFAULT_PCA_DIM, cluster_vectors
 
     genres = metadata_column(stored, "genre")
     report, model = cluster_vectors(stored.vectors, genres, stored.ids, metadata_column(stored, "path"),
                                     embedder=embedder, min_cluster_size=min_cluster_size,
-                                    min_samples=min_samples, pca_dim=pca_dim)
+                                    min_samples=min_samples, pca_dim=pca_dim or DEFAULT_PCA_DIM)
     files = save_clusters(workspace, report, model)
     chart = cluster_map(model.reduce(stored.vectors), model.labels, genres, cluster_map_path(workspace, embedder),
                         title=f"{embedder} embeddings", projection=projection, reduced_by_pca=model.pca is not None)
