@@ -1,0 +1,87 @@
+"""Commands about the genre classifier: train, predict.
+
+(`coverlens evaluate` lives in `coverlens.cli.eval_commands`, registered by the CLI's
+COMMAND_MODULES next to this module; it is not defined here.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from coverlens.classifier.config import DEFAULT_LR, TrainConfig
+from coverlens.cli.common import add_workspace_option, print_table, workspace_of
+from coverlens.errors import ImageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = subparsers.add_parser("train", help="fine-tune the genre classifier on the catalog's train split")
+    p.add_argument("--arch", default=d.arch,
+                   help=f"mobilenet_v2 (default), resnet18/34/50 or a timm model name (default {d.arch})")
+    p.add_argument("--size", type=int, default=d.image_size, help=f"training image side in pixels ({d.image_size})")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs with all layers trained ({d.epochs})")
+    p.add_argument("--frozen-epochs", type=int, default=d.frozen_epochs,
+                   help=f"head-only epochs before ({d.frozen_epochs})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"({d.batch_size})")
+    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {DEFAULT_LR})")
+    p.add_argument("--find-lr", action="store_true", help="pick the learning rate with fastai's lr_find")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"({d.seed})")
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help=f"({d.label_smoothing})")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help=f"stop after this many epochs without better validation accuracy ({d.patience})")
+    p.add_argument("--no-pretrained", action="store_true", help="random init instead of ImageNet weights")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_workspace_option(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser("predict", help="genre probabilities for cover images (the classifier head)")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--top-k", type=int, default=3, help="genres to show per image (3)")
+    p.add_argument("--tta", action="store_true", help="average over a few crops (slower, a bit steadier)")
+    p.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    add_workspace_option(p)
+    p.set_defaults(handler=cmd_predict)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from coverlens.classifier import train_classifier
+
+    config = TrainConfig(
+        arch=args.arch, image_size=args.size, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
+        batch_size=args.batch_size, lr=args.lr, find_lr=args.find_lr, seed=args.seed,
+        label_smoothing=args.label_smoothing, patience=args.patience, pretrained=not args.no_pretrained,
+    )
+    workspace = workspace_of(args)
+    result = train_classifier(workspace, config, progress=not args.quiet)
+    for problem in result.skipped[:10]:
+        print(f"skipped unreadable cover: {problem}", file=sys.stderr)
+    if len(result.skipped) > 10:
+        print(f"... and {len(result.skipped) - 10} more unreadable covers skipped", file=sys.stderr)
+    minutes, seconds = divmod(result.seconds, 60)
+    print(f"trained {config.arch} at {config.image_size}px on {result.train_covers:,} covers "
+          f"(+{result.valid_covers:,} for validation) in {int(minutes)}m{seconds:04.1f}s: "
+          f"validation accuracy {result.metrics['valid_accuracy']:.3f}")
+    print(f"model: {result.model_path}")
+    print(f"sidecar: {result.sidecar_path}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from coverlens.classifier import load_classifier, predict_files
+
+    classifier = load_classifier(workspace_of(args))
+    records = predict_files(classifier, args.images, k=args.top_k, tta=args.tta)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+    else:
+        rows = [{"image": r.path, "rank": i + 1, "genre": s.genre, "probability": f"{s.score:.3f}"}
+                for r in records for i, s in enumerate(r.scores)]
+        if rows:
+            print_table(rows)
+    failed = [r for r in records if r.error]
+    for record in failed:
+        print(f"coverlens: error: {record.error}", file=sys.stderr)
+    return ImageError.exit_code if failed else 0
