@@ -79,3 +79,28 @@ def test_bad_uploads_and_paths(copied_workspace: Workspace, monkeypatch: pytest.
         service.search(b"definitely not an image")
     with pytest.raises(WorkspaceError, match="outside the library"):
         service.cover_path("../../etc/passwd")
+
+
+def test_predict_shows_the_vote_beside_the_head(copied_workspace: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from coverlens.cli import main
+
+    monkeypatch.setattr(CoverlensService, "clip", lambda self: NO_CLIP)
+    service = CoverlensService(copied_workspace)
+    query = service.cover_path(service.library_covers()[0][0])
+    assert main(["predict", str(query), "--json", "-w", str(copied_workspace.root)]) == 0
+    [before] = json.loads(capsys.readouterr().out)
+    assert before["genre"] and before["vote"] is None  # not indexed yet: the head alone
+
+    service.index()
+    service.close()
+    assert main(["predict", str(query), "--json", "--vote-k", "4", "-w", str(copied_workspace.root)]) == 0
+    [after] = json.loads(capsys.readouterr().out)
+    assert after["scores"] == before["scores"]
+    vote = after["vote"]
+    assert len(vote["evidence"]) == 4 and vote["genre"] in {s["genre"] for s in vote["scores"]}
+    assert after["agree"] == (vote["genre"] == after["genre"])
+    assert main(["predict", str(query), "-w", str(copied_workspace.root)]) == 0
+    assert "KNN vote" in capsys.readouterr().out

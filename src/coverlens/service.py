@@ -84,18 +84,15 @@ class CoverlensService:
         self.chroma_url = chroma_url
         self.clip_model, self.clip_pretrained = clip_model, clip_pretrained
         self._classifier: Any = None
-        self._classifier_stamp: float | None = None
+        self._classifier_stamp: int | None = None
         self._store: CoverStore | None = None
         self._clip: tuple[Embedder | None, str] | None = None
 
     # -- collaborators, built on first use ------------------------------------------------------
     def classifier(self) -> Any:
-        from coverlens.errors import ModelError
-
+        """The workspace's classifier, verified by `load_classifier`; reloaded when it is retrained."""
         sidecar = self.workspace.model_dir / "model.json"
-        if not sidecar.exists():
-            raise ModelError(f"{NO_MODEL} (workspace {self.workspace.root})")
-        stamp = sidecar.stat().st_mtime
+        stamp = sidecar.stat().st_mtime_ns if sidecar.exists() else None
         if self._classifier is None or stamp != self._classifier_stamp:
             from coverlens.classifier import load_classifier
 
@@ -231,6 +228,18 @@ class CoverlensService:
             if not result.agree:
                 result.notes.append(f"the head says {result.head[0].genre}, the neighbours vote {result.vote.genre}")
         return result
+
+    def vote_for(self, source: Path | str | bytes, *, embedder: str = FINETUNED, k: int = VOTE_K) -> Vote | None:
+        """The KNN genre vote of the nearest training covers, or None when nothing is indexed yet."""
+        from coverlens.search.similar import embed_one, vote_on_train
+
+        image, query_id = self.read_query(source)
+        try:
+            self.stored_collection(embedder)  # nothing indexed: no vote, and no model loaded for it
+        except StoreError:
+            return None
+        vector = embed_one(image, self.embedder(embedder))
+        return vote_on_train(vector, self.collection(embedder), k, exclude_id=query_id)
 
     def _place(self, embedder: str, vector: Any) -> ClusterPlacement | None:
         from coverlens.search.cluster_files import load_clusters

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from coverlens.classifier.config import DEFAULT_LR, TrainConfig
 from coverlens.cli.common import add_workspace_option, print_table, workspace_of
@@ -42,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=3, help="genres to show per image (3)")
     p.add_argument("--tta", action="store_true", help="average over a few crops (slower, a bit steadier)")
     p.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    p.add_argument("--vote-k", type=int, default=10,
+                   help="training covers in the KNN vote shown beside the head, when the covers are indexed (10)")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_predict)
 
@@ -70,18 +73,49 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from coverlens.classifier import load_classifier, predict_files
+    from coverlens.classifier import predict_files
+    from coverlens.service import CoverlensService
 
-    classifier = load_classifier(workspace_of(args))
-    records = predict_files(classifier, args.images, k=args.top_k, tta=args.tta)
+    service = CoverlensService(workspace_of(args))
+    try:
+        records = predict_files(service.classifier(), args.images, k=args.top_k, tta=args.tta)
+        votes = {r.path: service.vote_for(r.path, k=args.vote_k) for r in records if not r.error}
+    finally:
+        service.close()
     if args.json:
-        print(json.dumps([r.to_dict() for r in records], indent=2))
+        print(json.dumps([{**r.to_dict(), **_vote_dict(r.genre, votes.get(r.path))} for r in records], indent=2))
     else:
-        rows = [{"image": r.path, "rank": i + 1, "genre": s.genre, "probability": f"{s.score:.3f}"}
-                for r in records for i, s in enumerate(r.scores)]
-        if rows:
-            print_table(rows)
+        _print_predictions(records, votes)
     failed = [r for r in records if r.error]
     for record in failed:
         print(f"coverlens: error: {record.error}", file=sys.stderr)
     return ImageError.exit_code if failed else 0
+
+
+def _vote_dict(head_genre: str | None, vote: Any) -> dict[str, Any]:
+    if vote is None:
+        return {"vote": None, "agree": None}
+    return {"vote": {"genre": vote.genre, "scores": [{"genre": s.genre, "share": s.score} for s in vote.scores],
+                     "evidence": [{"id": h.id, "similarity": h.similarity, "genre": h.genre, "path": h.path}
+                                  for h in vote.evidence]},
+            "agree": vote.genre == head_genre if vote.genre else None}
+
+
+def _print_predictions(records: list[Any], votes: dict[str, Any]) -> None:
+    rows = [{"image": r.path, "rank": i + 1, "genre": s.genre, "probability": f"{s.score:.3f}"}
+            for r in records for i, s in enumerate(r.scores)]
+    if rows:
+        print_table(rows)
+    if not any(votes.values()):
+        if votes:
+            print("\n(no KNN vote: the covers are not indexed yet; run `coverlens index`)")
+        return
+    for record in records:
+        vote = votes.get(record.path)
+        if vote is None or vote.genre is None:
+            continue
+        share = vote.scores[0].score
+        verdict = "agrees with the head" if vote.genre == record.genre else f"DISAGREES with the head ({record.genre})"
+        print(f"\n{record.path}: KNN vote {vote.genre} ({share:.0%} of {len(vote.evidence)} neighbours), {verdict}")
+        for hit in vote.evidence:
+            print(f"  {hit.similarity:.4f}\t{hit.genre}\t{hit.path}")
