@@ -357,6 +357,6 @@ class CoverlensService:
             workspace=self.workspace.root, library_root=self.library_root(), catalogued=catalogued,
             has_model=model, model_note="" if model else NO_MODEL, indexed=indexed,
             clip_available=clip is not None,
-            clip_note="" if clip is not None else f"CLIP comparator unavailable: {clip_reason}",
+            clip_note="" if clip is not None else clip_reason,
             has_clusters=has_clusters, has_evaluation=has_evaluation, next_step=step,
         )
