@@ -110,6 +110,15 @@ def test_sidecar_records_model_data_and_identity(mobilenet) -> None:
     assert classifier.image_size == 32 and classifier.classes == sidecar["classes"]
 
 
+def test_exported_model_holds_no_cover_pixels(mobilenet) -> None:
+    from coverlens.classifier.model_file import load_verified
+
+    workspace, _ = mobilenet
+    learn, _ = load_verified(workspace)
+    for loader in learn.dls.loaders:
+        assert loader.dataset.images.untyped_storage().nbytes() == 0
+
+
 def test_finetuned_embedder(learned, unseen) -> None:
     workspace, _ = learned
     classifier = load_classifier(workspace)

@@ -33,8 +33,11 @@ class CoverPixels:
         return index  # CoverBatchDL gathers whole batches itself
 
     def new_empty(self) -> CoverPixels:
-        """What `learn.export` keeps: no pixels; the vocab and the split."""
-        return CoverPixels(self.images[:0], self.labels[:0], self.vocab, self.split_idx)
+        """What `learn.export` keeps: no pixels; the vocab and the split.
+
+        The slices are cloned: a `[:0]` view still pickles the whole storage it views (every cached
+        cover would land in the model file)."""
+        return CoverPixels(self.images[:0].clone(), self.labels[:0].clone(), self.vocab, self.split_idx)
 
 
 class CoverBatchDL(TfmdDL):
