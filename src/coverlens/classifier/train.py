@@ -108,7 +108,8 @@ def choose_lr(learn: Learner, config: TrainConfig) -> float:
 
 def fit(learn: Learner, config: TrainConfig, lr: float) -> dict[str, Any]:
     """fastai's fine_tune recipe (frozen head first, then all layers with discriminative rates),
-    with early stopping on validation accuracy and the best epoch's weights kept."""
+    with early stopping on validation loss (smoother than accuracy on a few hundred covers) and
+    the best epoch's weights kept."""
     from fastai.callback.tracker import EarlyStoppingCallback
 
     from coverlens.classifier.callbacks import BestWeights

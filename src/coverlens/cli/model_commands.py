@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help=f"({d.seed})")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help=f"({d.label_smoothing})")
     p.add_argument("--patience", type=int, default=d.patience,
-                   help=f"stop after this many epochs without better validation accuracy ({d.patience})")
+                   help=f"stop after this many epochs without a lower validation loss ({d.patience})")
     p.add_argument("--no-pretrained", action="store_true", help="random init instead of ImageNet weights")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_workspace_option(p)
