@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Before torch loads: OpenMP threads that spin while waiting slowed training ~30x on a busy
-    # 2-core machine; passive waiting costs nothing measurable when the machine is idle.
+    # 2-core machine (passive waiting; its cost on an idle machine was not measured).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
