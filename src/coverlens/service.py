@@ -87,6 +87,7 @@ class CoverlensService:
         self._classifier_stamp: int | None = None
         self._store: CoverStore | None = None
         self._clip: tuple[Embedder | None, str] | None = None
+        self._clusters: dict[str, tuple[int | None, Any]] = {}
 
     # -- collaborators, built on first use ------------------------------------------------------
     def classifier(self) -> Any:
@@ -241,11 +242,22 @@ class CoverlensService:
         vector = embed_one(image, self.embedder(embedder))
         return vote_on_train(vector, self.collection(embedder), k, exclude_id=query_id)
 
+    def _cluster_model(self, embedder: str) -> tuple[Any, Any] | None:
+        """The saved clustering, kept in memory until `coverlens clusters` rewrites it."""
+        from coverlens.search.cluster_files import ClusterFiles, load_clusters
+
+        path = ClusterFiles.of(self.workspace, embedder).model
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        cached = self._clusters.get(embedder)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, load_clusters(self.workspace, embedder))
+            self._clusters[embedder] = cached
+        return cached[1]
+
     def _place(self, embedder: str, vector: Any) -> ClusterPlacement | None:
-        from coverlens.search.cluster_files import load_clusters
         from coverlens.search.clusters import place_cover
 
-        loaded = load_clusters(self.workspace, embedder)
+        loaded = self._cluster_model(embedder)
         if loaded is None:
             return None
         report, model = loaded
