@@ -29,7 +29,7 @@ browser:
 
 # Each step is incremental: re-running the demo reuses what is already there.
 demo: setup
-	test -d $(DEMO_LIBRARY) || $(BIN)/coverlens sample-library $(DEMO_LIBRARY) --genres 4 --per-genre 40
+	test -d $(DEMO_LIBRARY) || $(BIN)/coverlens sample-library $(DEMO_LIBRARY) --genres 4 --per-genre 40 --mislabelled 4 --near-duplicates 3
 	$(BIN)/coverlens catalog $(DEMO_LIBRARY) --workspace $(DEMO_WORKSPACE)
 	$(BIN)/coverlens inspect --workspace $(DEMO_WORKSPACE)
 	test -f $(DEMO_WORKSPACE)/model/model.json || $(BIN)/coverlens train --workspace $(DEMO_WORKSPACE)

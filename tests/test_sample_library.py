@@ -88,3 +88,19 @@ def test_genres_separable_by_mean_colour(tmp_path: Path) -> None:
     dist = ((feats[test][:, None, :] - centroids[None]) ** 2).sum(axis=-1)
     accuracy = (dist.argmin(axis=1) == labels[test]).mean()
     assert accuracy > 0.7
+
+
+def test_planted_label_noise_and_near_duplicates(tmp_path: Path) -> None:
+    from coverlens.catalog import dhash
+
+    paths = make_sample_library(tmp_path / "lib", genres=3, per_genre=5, size=64, seed=1,
+                                mislabelled=2, near_duplicates=2)
+    odd = [p for p in paths if "_odd_" in p.name]
+    copies = [p for p in paths if p.name.endswith("_copy.jpg")]
+    assert len(paths) == 3 * 5 + 2 + 2 and len(odd) == 2 and len(copies) == 2
+    assert odd[0].parent.name == "ambient"  # filed under the first genre, drawn like the second
+    for copy in copies:
+        source = copy.with_name(copy.name.replace("_copy", ""))
+        assert copy.read_bytes() != source.read_bytes()
+        with Image.open(copy) as a, Image.open(source) as b:
+            assert bin(int(dhash(a), 16) ^ int(dhash(b), 16)).count("1") <= 4  # nearly the same picture

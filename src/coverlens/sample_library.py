@@ -189,8 +189,13 @@ def draw_cover(genre_index: int, rng: np.random.Generator, size: int) -> Image.I
 
 
 def make_sample_library(root: Path | str, *, genres: int = 4, per_genre: int = 30, size: int = 128,
-                        seed: int = 0, progress: bool = False, overwrite: bool = False) -> list[Path]:
+                        seed: int = 0, progress: bool = False, overwrite: bool = False,
+                        mislabelled: int = 0, near_duplicates: int = 0) -> list[Path]:
     """Write `per_genre` JPEG covers into root/<genre name>/ per genre; return written paths, sorted.
+
+    `mislabelled` extra covers are drawn in the next genre's style but filed under this one
+    (`<genre>_odd_N.jpg`), and `near_duplicates` covers get a re-encoded copy (`..._copy.jpg`):
+    the label noise and repeats a real library has, for `suspects` and `inspect` to find.
 
     Raises FileExistsError if `root` exists and is non-empty (unless `overwrite`),
     ValueError for out-of-range arguments. Same arguments give byte-identical files.
@@ -225,4 +230,25 @@ def make_sample_library(root: Path | str, *, genres: int = 4, per_genre: int = 3
             written.append(path)
         if progress:
             print(f"sample library: {GENRE_NAMES[g]} done ({g + 1}/{genres})", file=sys.stderr)
+    written += _plant_noise(root, genres, size, seed, mislabelled, near_duplicates, written)
     return sorted(written)
+
+
+def _plant_noise(root: Path, genres: int, size: int, seed: int, mislabelled: int, near_duplicates: int,
+                 clean: list[Path]) -> list[Path]:
+    """Mislabelled covers (another genre's look in this genre's folder) and near-identical copies."""
+    from PIL import Image
+
+    rng = np.random.default_rng([seed, 10_000])
+    planted: list[Path] = []
+    for n in range(mislabelled if genres > 1 else 0):
+        home = n % genres
+        path = root / GENRE_NAMES[home] / f"{GENRE_NAMES[home]}_odd_{n + 1:02d}.jpg"
+        draw_cover((home + 1) % genres, rng, size).save(path, format="JPEG", quality=90)
+        planted.append(path)
+    step = max(1, len(clean) // near_duplicates) if near_duplicates else 1
+    for source in clean[::step][:near_duplicates]:  # spread over the genres
+        copy = source.with_name(f"{source.stem}_copy.jpg")
+        Image.open(source).convert("RGB").save(copy, format="JPEG", quality=95)  # same picture, other bytes
+        planted.append(copy)
+    return planted

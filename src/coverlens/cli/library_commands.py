@@ -16,6 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=128, help="cover side in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty folder")
+    p.add_argument("--mislabelled", type=int, default=0,
+                   help="extra covers drawn in another genre's style (label noise for `suspects`)")
+    p.add_argument("--near-duplicates", type=int, default=0, help="covers that get a re-encoded copy")
     p.set_defaults(handler=cmd_sample_library)
 
     p = subparsers.add_parser("catalog", help="catalog a library folder (or --manifest CSV) into the workspace")
@@ -43,7 +46,8 @@ def cmd_sample_library(args: argparse.Namespace) -> int:
     from coverlens.sample_library import make_sample_library
 
     paths = make_sample_library(args.directory, genres=args.genres, per_genre=args.per_genre,
-                                size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True)
+                                size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True,
+                                mislabelled=args.mislabelled, near_duplicates=args.near_duplicates)
     print(f"wrote {len(paths)} covers in {args.genres} genre folders under {args.directory}")
     return 0
 
