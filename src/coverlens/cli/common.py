@@ -19,6 +19,14 @@ def add_workspace_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def workspace_of(args: argparse.Namespace) -> Workspace:
     return Workspace.resolve(args.workspace)
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from coverlens.cli.common import add_workspace_option, print_table, progress_bar, workspace_of
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from coverlens.cli.common import add_workspace_option, positive_int, print_table, progress_bar, workspace_of
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,13 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Writes evaluation.md, evaluation.json, confusion_<method>.png and per_genre_f1.png to the workspace's "
         "reports folder.")
     p.add_argument("--tta", action="store_true", help="test-time augmentation for the fastai head")
-    p.add_argument("--k", type=_positive, default=10,
+    p.add_argument("--k", type=positive_int, default=10,
                    help="neighbours of the fine-tuned and CLIP KNN votes (default 10)")
     p.add_argument("--no-clip", action="store_true", help="leave out the OpenCLIP comparator")
-    p.add_argument("--limit", type=_positive, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="score at most N held-out covers (a seeded sample; for quick runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
-    p.add_argument("--batch-size", type=_positive, default=64, help="covers per model call (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="covers per model call (default 64)")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_evaluate)
 

@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coverlens.cli.common import add_workspace_option, progress_bar, workspace_of
+from coverlens.cli.common import add_workspace_option, positive_int, progress_bar, workspace_of
 
 STORE_HELP = "Chroma server URL, e.g. http://127.0.0.1:8000 (default: the embedded store in the workspace)"
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chroma-url", default=None, help=STORE_HELP)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="which embedders to index with (default: all that are available)")
     p.add_argument("--rebuild", action="store_true",
                    help="drop the chosen collections and embed everything again (after a model change)")
-    p.add_argument("--batch-size", type=_positive_int, default=64,
+    p.add_argument("--batch-size", type=positive_int, default=64,
                    help="covers per read/embed/write batch (default 64)")
     p.add_argument("--readers", type=int, default=None, help="image decoding threads (default: by CPU count)")
     p.add_argument("--clip-model", default=None, help="open_clip model name (default ViT-B-32; OpenAI or "
