@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from coverlens.embedders import l2_normalise
 from coverlens.errors import ImageError, StoreError
 from coverlens.records import Hit
 from coverlens.search.similar import PAGE_BLOCK, content_id, nearest, similar_covers, vote_on_train
+from coverlens.store import CollectionInfo, StoredVectors
 from coverlens.workspace import Workspace
 
 
@@ -42,21 +42,6 @@ class FakeEmbedder:
     def embed(self, images: list[Image.Image]) -> np.ndarray:
         self.calls += 1
         return np.repeat(self.vector, len(images), axis=0)
-
-
-@dataclass
-class StoredVectors:
-    ids: list[str]
-    vectors: np.ndarray
-    metadatas: list[dict[str, Any]]
-
-
-@dataclass
-class CollectionInfo:
-    name: str
-    embedder: str
-    identity: dict[str, Any]
-    count: int
 
 
 class FakeCollection:
