@@ -8,6 +8,7 @@ import pytest
 
 from coverlens.sample_library import make_sample_library
 from coverlens.workspace import Workspace
+from libraries import catalogued_library
 
 
 @pytest.fixture
@@ -29,13 +30,9 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
     Shared by the tests that need a real model file but not a good one; do not modify it.
     """
-    from coverlens.catalog import run_catalog
     from coverlens.classifier import TrainConfig, train_classifier
 
-    base = tmp_path_factory.mktemp("trained")
-    make_sample_library(base / "library", genres=3, per_genre=12, size=48, seed=5)
-    workspace = Workspace(base / "ws")
-    run_catalog(workspace, base / "library")
+    workspace = catalogued_library(tmp_path_factory.mktemp("trained"), genres=3, per_genre=12, seed=5)
     config = TrainConfig(image_size=32, epochs=1, frozen_epochs=0, batch_size=8, pretrained=False)
     train_classifier(workspace, config, progress=False)
     return workspace

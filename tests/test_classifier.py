@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coverlens.catalog import distinct_covers, load_catalog, run_catalog
+from coverlens.catalog import distinct_covers, load_catalog
 from coverlens.classifier import Classifier, TrainConfig, load_classifier, train_classifier
 from coverlens.classifier.model_file import ids_digest, model_paths
 from coverlens.embedders import Embedder
@@ -23,6 +23,7 @@ from coverlens.images import open_image
 from coverlens.sample_library import make_sample_library
 from coverlens.weights import sha256_of
 from coverlens.workspace import Workspace
+from libraries import catalogued_library
 
 GENRES = 3
 LEARNS = TrainConfig(arch="resnet18", image_size=32, epochs=8, frozen_epochs=0, batch_size=8,
@@ -31,11 +32,7 @@ DEFAULT_ARCH = TrainConfig(image_size=32, epochs=1, frozen_epochs=0, batch_size=
 
 
 def _workspace(root: Path, seed: int = 0) -> Workspace:
-    library = root / "library"
-    make_sample_library(library, genres=GENRES, per_genre=16, size=48, seed=seed)
-    workspace = Workspace(root / "ws")
-    run_catalog(workspace, library)
-    return workspace
+    return catalogued_library(root, genres=GENRES, per_genre=16, seed=seed)
 
 
 @pytest.fixture(scope="module")

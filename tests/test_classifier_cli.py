@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from coverlens.catalog import run_catalog
 from coverlens.classifier import TrainConfig, load_classifier, train_classifier
 from coverlens.classifier.model_file import export_model, model_paths
 from coverlens.cli import main
 from coverlens.errors import CoverlensError, ModelError
-from coverlens.sample_library import make_sample_library
 from coverlens.weights import sha256_of
 from coverlens.workspace import Workspace
+from libraries import catalogued_library
 
 TRAIN_ARGS = ["--no-pretrained", "--size", "32", "--epochs", "1", "--frozen-epochs", "0",
               "--batch-size", "8", "--quiet"]
@@ -26,10 +25,7 @@ TRAIN_ARGS = ["--no-pretrained", "--size", "32", "--epochs", "1", "--frozen-epoc
 @pytest.fixture(scope="module")
 def trained_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A workspace trained through the CLI (mobilenet_v2, random init, one epoch)."""
-    base = tmp_path_factory.mktemp("cli")
-    make_sample_library(base / "library", genres=3, per_genre=12, size=48, seed=0)
-    workspace = Workspace(base / "ws")
-    run_catalog(workspace, base / "library")
+    workspace = catalogued_library(tmp_path_factory.mktemp("cli"), genres=3, per_genre=12)
     assert main(["train", "-w", str(workspace.root), *TRAIN_ARGS]) == 0
     return workspace
 

@@ -19,8 +19,8 @@ from coverlens.evaluate import Collaborators, build_collaborators, run_evaluatio
 from coverlens.evaluate.methods import align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics, top_k_accuracy
 from coverlens.evaluate.sources import StoredReferences, select
-from coverlens.sample_library import make_sample_library
 from coverlens.workspace import Workspace
+from libraries import catalogued_library
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -71,11 +71,8 @@ def no_store(embedder: object, ids: Sequence[str]) -> StoredReferences:
 @pytest.fixture(scope="module")
 def catalogued(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """4 genres x 20 generated 48 px covers, catalogued (16 train + 4 test per genre)."""
-    root = tmp_path_factory.mktemp("evaluate")
-    make_sample_library(root / "library", genres=4, per_genre=20, size=48, seed=3)
-    workspace = Workspace(root / "workspace")
-    run_catalog(workspace, root / "library")
-    return workspace
+    return catalogued_library(tmp_path_factory.mktemp("evaluate"), genres=4, per_genre=20, seed=3,
+                              workspace_name="workspace")
 
 
 def fresh_copy(catalogued: Workspace, tmp_path: Path) -> Workspace:
