@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from coverlens.embedders.factory import CLIP, FINETUNED, NO_MODEL, clip_embedder, finetuned_embedder, has_model
+from coverlens.embedders.factory import (
+    CLIP,
+    EMBEDDER_NAMES,
+    FINETUNED,
+    NO_MODEL,
+    clip_embedder,
+    finetuned_embedder,
+    has_model,
+)
 from coverlens.errors import CoverlensError, ImageError, StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
 from coverlens.records import GenreScore, Hit, Vote
@@ -108,7 +116,7 @@ class CoverlensService:
             if found is None:
                 raise CoverlensError(f"CLIP comparator unavailable: {reason}")
             return found
-        raise CoverlensError(f"unknown embedder {name!r}")
+        raise CoverlensError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDER_NAMES)}")
 
     def clip(self) -> tuple[Embedder | None, str]:
         """The CLIP comparator (or None and why). Unless a model was named, it is the one the stored

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coverlens.cli.common import add_workspace_option, print_table, workspace_of
+from coverlens.embedders.factory import EMBEDDER_NAMES
 from coverlens.search.clusters import DEFAULT_PCA_DIM
 
 if TYPE_CHECKING:
     from coverlens.service import CoverlensService
 
-EMBEDDERS = ("finetuned", "clip")  # as coverlens.embedders.factory.EMBEDDER_NAMES (not imported: --help stays light)
+EMBEDDERS = EMBEDDER_NAMES
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:

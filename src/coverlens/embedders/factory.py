@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from coverlens.errors import ModelError, WeightsError
+from coverlens.errors import ModelError
 
 if TYPE_CHECKING:
     from coverlens.embedders import Embedder
@@ -35,16 +35,3 @@ def clip_embedder(model: str | None = None, pretrained: str | None = None,
 
     loaded = load_clip_embedder(model or DEFAULT_MODEL, pretrained or DEFAULT_PRETRAINED, device)
     return loaded.embedder, loaded.reason or ""
-
-
-def named_embedder(workspace: Workspace, name: str, *, clip_model: str | None = None,
-                   clip_pretrained: str | None = None) -> Embedder:
-    """The embedder `name` ("finetuned" or "clip"), or a typed error saying why it cannot be had."""
-    if name == FINETUNED:
-        return finetuned_embedder(workspace)
-    if name == CLIP:
-        embedder, reason = clip_embedder(clip_model, clip_pretrained)
-        if embedder is None:
-            raise WeightsError(f"CLIP comparator unavailable: {reason}")
-        return embedder
-    raise ModelError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDER_NAMES)}")
