@@ -46,6 +46,10 @@ test: setup browser
 test-slow: setup
 	$(BIN)/python -m pytest -q -m "slow or shared_data" $(PYTEST_ARGS)
 
+# The reliability suite at full size: 25+ kill trials per writer, 50 concurrent requests under load.
+stress: setup browser
+	COVERLENS_STRESS=1 $(BIN)/python -m pytest -q -m reliability $(PYTEST_ARGS)
+
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 

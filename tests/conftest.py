@@ -46,3 +46,15 @@ def copied_workspace(trained_workspace: Workspace, tmp_path: Path) -> Workspace:
     target = tmp_path / "ws"
     shutil.copytree(trained_workspace.root, target, ignore=shutil.ignore_patterns("store", "clusters", "reports"))
     return Workspace(target)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the reliability loops ran (trials, requests, what was found), and keep it on disk."""
+    import stress
+
+    lines = stress.summary_lines()
+    if lines:
+        terminalreporter.section("reliability")
+        for line in lines:
+            terminalreporter.write_line(line)
+        stress.write_report()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,40 +21,10 @@ from coverlens.catalog import distinct_covers, load_catalog, run_catalog
 from coverlens.cli import main
 from coverlens.embedders import l2_normalise
 from coverlens.errors import ModelError, StoreError, WeightsError
-from coverlens.indexer import build_embedders, index_covers
-from coverlens.sample_library import make_sample_library
+from coverlens.indexer import build_embedders
 from coverlens.store import CoverCollection, CoverStore
 from coverlens.workspace import Workspace
-
-TESTS = Path(__file__).parent
-
-
-class FakeEmbedder:
-    """Deterministic: colour statistics and a coarse grey thumbnail, randomly projected."""
-
-    def __init__(self, name: str = "fake", dimension: int = 8, seed: int = 0, delay: float = 0.0,
-                 announce: bool = False) -> None:
-        self.name, self.dimension, self.seed = name, dimension, seed
-        self.projection = np.random.default_rng(seed).normal(size=(22, dimension)).astype(np.float32)
-        self.delay, self.announce = delay, announce
-        self.calls: list[int] = []
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return {"kind": "fake", "seed": self.seed, "dimension": self.dimension}
-
-    def features(self, image: Image.Image) -> np.ndarray:
-        pixels = np.asarray(image.convert("RGB").resize((16, 16)), dtype=np.float32) / 255.0
-        grey = np.asarray(image.convert("L").resize((4, 4)), dtype=np.float32).ravel() / 255.0
-        return np.concatenate([pixels.mean(axis=(0, 1)), pixels.std(axis=(0, 1)), grey])
-
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        self.calls.append(len(images))
-        time.sleep(self.delay)
-        vectors = l2_normalise(np.stack([self.features(i) for i in images]) @ self.projection)
-        if self.announce:
-            print(f"embedded {len(images)}", flush=True)
-        return vectors
+from indexing import FakeEmbedder, catalog_ids, index, make_workspace, stored
 
 
 class PreparingFake(FakeEmbedder):
@@ -72,27 +41,6 @@ class PreparingFake(FakeEmbedder):
     def embed_prepared(self, features: np.ndarray) -> np.ndarray:
         self.calls.append(len(features))
         return l2_normalise(features @ self.projection)
-
-
-def make_workspace(root: Path, genres: int = 3, per_genre: int = 8) -> Workspace:
-    make_sample_library(root / "lib", genres=genres, per_genre=per_genre, size=40, seed=1)
-    workspace = Workspace(root / "ws")
-    run_catalog(workspace, root / "lib")
-    return workspace
-
-
-def catalog_ids(workspace: Workspace) -> set[str]:
-    return set(distinct_covers(load_catalog(workspace))["id"])
-
-
-def index(workspace: Workspace, *embedders: Any, url: str | None = None, **kwargs: Any):
-    with CoverStore.open(workspace, url=url, writer=True) as store:
-        return index_covers(workspace, store, list(embedders), **kwargs)
-
-
-def stored(workspace: Workspace, embedder: Any, url: str | None = None) -> CoverCollection:
-    store = CoverStore.open(workspace, url=url)
-    return store.collection_for(embedder.name, embedder.identity)
 
 
 @pytest.fixture
@@ -223,35 +171,6 @@ def test_failure_in_the_embed_stage_keeps_what_was_embedded(workspace: Workspace
     assert stored(workspace, fake).count() == 15  # the writes behind the model were finished
     assert index(workspace, fake).embedded == 9
     assert stored(workspace, fake).ids() == catalog_ids(workspace)
-
-
-SLOW_INDEX = """
-import sys
-sys.path.insert(0, sys.argv[2])
-from test_indexer import FakeEmbedder, index
-from coverlens.workspace import Workspace
-index(Workspace.resolve(sys.argv[1]), FakeEmbedder(delay=0.4, announce=True), batch_size=3)
-print("finished", flush=True)
-"""
-
-
-def test_killed_with_sigkill_then_rerun_loses_nothing(workspace: Workspace) -> None:
-    child = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, str(workspace.root), str(TESTS)],
-                             stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    try:
-        lines = [child.stdout.readline().strip() for _ in range(3)]
-    finally:
-        os.kill(child.pid, signal.SIGKILL)  # mid-run: between, or during, the writes of batches 3 and 4
-        child.wait()
-    assert lines == ["embedded 3"] * 3
-    fake = FakeEmbedder()
-    partial = stored(workspace, fake).count()
-    assert 3 <= partial < 24  # batch 1 surely written; batch 2 too unless the machine is very busy
-    report = index(workspace, fake)
-    assert report.embedded == 24 - partial
-    collection = stored(workspace, fake)
-    assert collection.count() == 24 and collection.ids() == catalog_ids(workspace)
 
 
 def test_build_embedders_says_what_is_missing(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,12 +9,13 @@ file's sha256: its identity. Loading refuses a model whose bytes no longer match
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.errors import ModelError
+from coverlens.errors import ModelError, WorkspaceError
 from coverlens.weights import sha256_of
 from coverlens.workspace import Workspace, atomic_path, read_json, write_json_atomic
 
@@ -36,25 +37,67 @@ def ids_digest(ids: Iterable[str]) -> str:
 
 
 def export_model(learn: Learner, workspace: Workspace, facts: dict[str, Any]) -> tuple[Path, Path, str]:
-    """Export to a temporary file, hash it, move it into place, then write the sidecar.
+    """Export the model and its sidecar so that a crash at any point leaves a loadable pair.
 
-    An interrupted export leaves the previous model untouched; a crash between the two renames
-    leaves a sidecar whose hash does not match, which `load_verified` refuses (never a silent mix).
+    Order: export to a temporary file and hash it; write the new sidecar as `model.json.pending`;
+    move the model into place; move the pending sidecar into place. A crash before the model's
+    move leaves the previous pair untouched; a crash between the two moves leaves the new model
+    and a pending sidecar that names its hash, which `read_sidecar` completes (never a silent mix).
     """
     model_path, sidecar_path = model_paths(workspace)
+    pending = pending_sidecar_path(workspace)
     workspace.model_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_exports(workspace)
     with atomic_path(model_path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             learn.export(tmp)
         digest = sha256_of(tmp)
-    sidecar = {"format": SIDECAR_FORMAT, "model_file": MODEL_FILE, "model_sha256": digest, **facts}
-    write_json_atomic(sidecar_path, sidecar)
+        write_json_atomic(pending, {"format": SIDECAR_FORMAT, "model_file": MODEL_FILE, "model_sha256": digest,
+                                    **facts})
+    _promote(pending, sidecar_path)
     return model_path, sidecar_path, digest
+
+
+def pending_sidecar_path(workspace: Workspace) -> Path:
+    return workspace.model_dir / (SIDECAR_FILE + ".pending")
+
+
+def remove_stale_exports(workspace: Workspace) -> None:
+    """Temporary files of exports killed before their move (SIGKILL skips their clean-up); every
+    hidden `.tmp` file in the model folder is one of ours (see `atomic_path`)."""
+    for stale in workspace.model_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _promote(pending: Path, sidecar_path: Path) -> None:
+    try:
+        os.replace(pending, sidecar_path)
+    except FileNotFoundError:  # a reader completed this export first (see complete_interrupted_export)
+        pass
+
+
+def complete_interrupted_export(workspace: Workspace) -> None:
+    """Finish an export killed between moving the model and moving its sidecar.
+
+    The pending sidecar is only promoted when the model file's hash is the one it names; a
+    pending sidecar whose model never arrived is left for the next export to replace.
+    """
+    model_path, sidecar_path = model_paths(workspace)
+    pending = pending_sidecar_path(workspace)
+    if not (pending.exists() and model_path.exists()):
+        return
+    try:
+        expected = read_json(pending).get("model_sha256")
+    except (WorkspaceError, OSError, AttributeError):  # half-written or vanished: not ours to finish
+        return
+    if expected and sha256_of(model_path) == expected:
+        _promote(pending, sidecar_path)
 
 
 def read_sidecar(workspace: Workspace) -> dict[str, Any]:
     model_path, sidecar_path = model_paths(workspace)
+    complete_interrupted_export(workspace)
     if not model_path.exists():
         raise ModelError(f"no model in {workspace.root}; run `coverlens train`")
     if not sidecar_path.exists():
