@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from local_servers import chroma_server
 from coverlens.catalog import distinct_covers, load_catalog, run_catalog
 from coverlens.cli import main
 from coverlens.embedders import l2_normalise
 from coverlens.errors import ModelError, StoreError, WeightsError
 from coverlens.indexer import build_embedders
-from coverlens.store import CoverCollection, CoverStore
+from coverlens.store import CoverCollection
 from coverlens.workspace import Workspace
 from indexing import FakeEmbedder, catalog_ids, index, make_workspace, stored
 
@@ -239,30 +236,8 @@ def test_cli_index(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys
     assert "covers-clip: 24 covers (+0 embedded" in capsys.readouterr().out
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_mode_round_trip(workspace: Workspace, tmp_path: Path) -> None:
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    if not os.access(chroma, os.X_OK):
-        pytest.skip("the `chroma` executable (chromadb's server CLI) is not installed next to this Python")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                CoverStore.open(workspace, url=url).close()
-                break
-            except StoreError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.3)
+    with chroma_server(tmp_path / "server-data", workspace) as url:
         fake = FakeEmbedder()
         report = index(workspace, fake, url=url, batch_size=8)
         assert report.embedded == 24
@@ -273,13 +248,6 @@ def test_server_mode_round_trip(workspace: Workspace, tmp_path: Path) -> None:
         [hits] = collection.query(some.vectors[3], k=2)
         assert hits[0].id == some.ids[3] and hits[0].similarity == pytest.approx(1.0, abs=1e-5)
         assert index(workspace, fake, url=url).embedded == 0
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_index_with_the_real_finetuned_embedder(trained_workspace: Workspace, tmp_path: Path) -> None:
