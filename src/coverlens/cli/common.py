@@ -28,7 +28,11 @@ def positive_int(text: str) -> int:
 
 
 def workspace_of(args: argparse.Namespace) -> Workspace:
-    return Workspace.resolve(args.workspace)
+    """The chosen workspace. One written in another format is refused here, before any command reads it."""
+    workspace = Workspace.resolve(args.workspace)
+    if workspace.meta_file.exists():
+        workspace.check_format()
+    return workspace
 
 
 def progress_bar(description: str) -> Callable[[Iterable[T], int], Iterable[T]]:
