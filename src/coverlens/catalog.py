@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,16 @@ class CatalogSummary:
     removed: int
     skipped: int
     genres: int
+    empty_genres: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One sentence for people (the CLI and the app say the same)."""
+        text = (f"catalogued {self.files:,} files ({self.distinct:,} distinct, {self.unreadable:,} unreadable) in "
+                f"{self.genres} genres: read {self.read:,}, reused {self.reused:,}, removed {self.removed:,}, "
+                f"skipped {self.skipped:,} non-cover files")
+        if self.empty_genres:
+            text += f"; genre folders without covers, left out: {', '.join(self.empty_genres)}"
+        return text
 
 
 def dhash(image: Image.Image) -> str:
@@ -179,7 +189,7 @@ def run_catalog(
     return CatalogSummary(
         files=len(rows), distinct=len(ok_ids), unreadable=sum(1 for r in rows if r["status"] != OK),
         read=read, reused=len(rows) - read, removed=sum(1 for p in previous if p not in current),
-        skipped=len(listing.skipped), genres=len({row["genre"] for row in rows}),
+        skipped=len(listing.skipped), genres=len({row["genre"] for row in rows}), empty_genres=listing.empty_genres,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from coverlens.errors import LibraryError, ManifestError
@@ -34,6 +34,7 @@ class LibraryListing:
     root: Path
     entries: list[LibraryEntry]
     skipped: list[str]  # relative paths ignored (system files, non-image extensions, loose files)
+    empty_genres: list[str] = field(default_factory=list)  # genre folders holding no cover-named file
 
 
 def is_hidden_or_system(name: str) -> bool:
@@ -70,20 +71,31 @@ def scan_folder(root: Path) -> LibraryListing:
             if is_hidden_or_system(name):
                 continue
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            is_cover = bool(rel_dir) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
             try:
                 if child.is_dir():
                     pending.append((child.path, rel))
                     continue
                 info = child.stat()
             except OSError:
-                skipped.append(rel)
+                if is_cover:  # a symlink loop or a dangling link named like a cover: the catalog names it
+                    entries.append(LibraryEntry(rel, rel.split("/", 1)[0]))
+                else:
+                    skipped.append(rel)
                 continue
-            if not rel_dir or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+            if not is_cover:
                 skipped.append(rel)  # a loose file at the top has no genre folder
             else:
                 entries.append(LibraryEntry(rel, rel.split("/", 1)[0], info.st_size, info.st_mtime_ns))
     entries.sort(key=lambda e: e.relpath)
-    return LibraryListing(root.resolve(), entries, skipped)
+    return LibraryListing(root.resolve(), entries, skipped, _empty_genres(root, entries))
+
+
+def _empty_genres(root: Path, entries: list[LibraryEntry]) -> list[str]:
+    """Top-level folders that gave no entry: usually a copy that went wrong, worth telling."""
+    filled = {entry.genre for entry in entries}
+    folders = [e.name for e in os.scandir(root) if not is_hidden_or_system(e.name) and e.is_dir()]
+    return sorted(name for name in folders if name not in filled)
 
 
 def read_manifest(manifest: Path, root: Path | None = None) -> LibraryListing:

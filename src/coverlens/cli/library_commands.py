@@ -63,9 +63,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
                           test_fraction=args.test_fraction, max_pixels=args.max_pixels,
                           progress=progress_bar("catalog"))
     elapsed = time.perf_counter() - started
-    print(f"catalogued {summary.files:,} files ({summary.distinct:,} distinct, {summary.unreadable:,} unreadable) "
-          f"in {summary.genres} genres in {elapsed:.1f}s: read {summary.read:,}, reused {summary.reused:,}, "
-          f"removed {summary.removed:,}, skipped {summary.skipped:,} non-cover files")
+    print(f"{summary.describe()} ({elapsed:.1f}s)")
     print(f"catalog: {workspace.catalog_file}")
     return 0
 

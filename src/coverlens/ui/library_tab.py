@@ -55,9 +55,8 @@ def build(shell: Shell) -> None:
         root = service.library_root()
         if root is not None:
             shell.allow(root)
-        return (f"Catalogued **{s.files:,}** files ({s.distinct:,} distinct, {s.unreadable:,} unreadable) in "
-                f"{s.genres} genres: read {s.read:,}, reused {s.reused:,}, removed {s.removed:,}, "
-                f"skipped {s.skipped:,} non-cover files.",)
+        text = s.describe()
+        return (text[0].upper() + text[1:] + ".",)
 
     @guarded(kept(0))
     def index(progress: gr.Progress = gr.Progress()) -> tuple[str]:
