@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from coverlens.images import MAX_UPLOAD_BYTES
+from local_servers import launch_local
 from ui_fakes import (
     CLIP_NOTE,
     FAKE_NOTE,
@@ -18,7 +19,6 @@ from ui_fakes import (
     NEXT_STEP_EMPTY,
     VOTE_GENRE,
     FakeService,
-    launch_fake,
 )
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -29,7 +29,7 @@ class Running:
 
     def __init__(self, service: FakeService) -> None:
         self.service = service
-        self.demo = launch_fake(service)
+        self.demo = launch_local(service)
         self.url = self.demo.local_url.rstrip("/")
         self.client = gradio_client.Client(self.url, verbose=False, download_files=False)
 
@@ -99,6 +99,7 @@ def test_bad_upload_is_a_message_not_an_exception(ready: Running, tmp_path: Path
     assert not head and not evidence and not neighbours and not query
 
 
+@pytest.mark.reliability
 def test_upload_over_the_size_limit_is_refused(ready: Running) -> None:
     assert ready.demo.max_file_size == MAX_UPLOAD_BYTES
     big = b"\0" * (MAX_UPLOAD_BYTES + 1024)
@@ -107,15 +108,22 @@ def test_upload_over_the_size_limit_is_refused(ready: Running) -> None:
     assert response.status_code == 413
 
 
+@pytest.mark.reliability
 def test_files_outside_library_and_workspace_are_refused(ready: Running) -> None:
     cover = ready.service.library / ready.service.covers[0][0]
     report = ready.service.workspace.reports_dir / "cluster_map.png"
     for allowed in (cover, report):
         assert httpx.get(f"{ready.url}/gradio_api/file={allowed}", timeout=10).status_code == 200
-    outside = [Path("/etc/passwd"), Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "pyproject.toml"]
+    library = ready.service.library.resolve()
+    outside = [str(Path("/etc/passwd")), str(Path(__file__).resolve()),
+               str(Path(__file__).resolve().parents[1] / "pyproject.toml"),
+               f"{library}/../../../../../../etc/passwd",  # traversal out of an allowed folder
+               f"{library}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",  # the same, percent-encoded
+               f"{ready.service.workspace.root.resolve()}/../../../../../../etc/passwd"]
     for path in outside:
         response = httpx.get(f"{ready.url}/gradio_api/file={path}", timeout=10)
-        assert response.status_code in (403, 404), path
+        assert response.status_code in (400, 403, 404), path
+        assert "root:" not in response.text
     assert ready.demo.allowed_paths == [str(ready.service.library.resolve()),
                                         str(ready.service.workspace.root.resolve())]
 
@@ -200,6 +208,7 @@ def test_nothing_exists_yet_every_tab_says_what_to_do(empty: Running, tmp_path: 
     assert empty.demo.allowed_paths == [str(empty.service.workspace.root.resolve()), str(library.resolve())]
 
 
+@pytest.mark.reliability
 def test_serve_command_builds_the_service_and_launches_on_localhost(monkeypatch: pytest.MonkeyPatch,
                                                                    tmp_path: Path) -> None:
     import sys

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from coverlens.sample_library import draw_cover
-from ui_fakes import HEAD_GENRE, METHOD_NAMES, NEXT_STEP_EMPTY, VOTE_GENRE, FakeService, launch_fake
+from local_servers import launch_local
+from ui_fakes import HEAD_GENRE, METHOD_NAMES, NEXT_STEP_EMPTY, VOTE_GENRE, FakeService
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +41,7 @@ def browser() -> Iterator[object]:
 @contextmanager
 def app_page(browser: object, service: FakeService) -> Iterator[object]:
     """The app with `service` behind it, open in a new page that may reach nothing but the app."""
-    demo = launch_fake(service)
+    demo = launch_local(service)
     url = demo.local_url.rstrip("/")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:

@@ -6,7 +6,6 @@ two states: `ready` (catalogued, trained, indexed, clustered, evaluated) and emp
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -200,17 +199,3 @@ class FakeService:
             [LabelSuspect("s0", a, ga, gb, 0.75, evidence), LabelSuspect("s1", b, gb, ga, 0.6, evidence[:2])],
             [NearDuplicatePair("s0", a, ga, "s1", b, gb, 0.991)],
         )
-
-
-def free_port() -> int:
-    """A local port nobody listens on right now (the app binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_fake(service: FakeService) -> Any:
-    """The app on 127.0.0.1 with `service` behind it, serving in a background thread."""
-    from coverlens.ui.app import launch_app
-
-    return launch_app(service, port=free_port(), prevent_thread_lock=True, quiet=True)
