@@ -78,11 +78,23 @@ def test_predict_without_model(tmp_path: Path, capsys) -> None:
     assert "no model in" in err and "coverlens train" in err
 
 
+@pytest.mark.reliability
 def test_changed_model_file_is_refused(trained_ws: Workspace, tmp_path: Path) -> None:
     workspace = _copy_model(trained_ws, tmp_path / "ws")
     with open(model_paths(workspace)[0], "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ModelError, match="model file changed on disk.*re-run `coverlens train`"):
+        load_classifier(workspace)
+
+
+@pytest.mark.reliability
+def test_model_linked_from_outside_the_workspace_is_refused(trained_ws: Workspace, tmp_path: Path) -> None:
+    workspace = _copy_model(trained_ws, tmp_path / "ws")
+    model = model_paths(workspace)[0]
+    outside = tmp_path / "elsewhere.pkl"
+    model.rename(outside)
+    model.symlink_to(outside)  # same bytes, same hash: only where it lives is wrong
+    with pytest.raises(ModelError, match="outside the workspace"):
         load_classifier(workspace)
 
 

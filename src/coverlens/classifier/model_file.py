@@ -113,6 +113,10 @@ def load_verified(workspace: Workspace, *, cpu: bool = True) -> tuple[Learner, d
     """The exported learner and its sidecar, after checking the file is the one we wrote."""
     sidecar = read_sidecar(workspace)
     model_path, _ = model_paths(workspace)
+    if model_path.resolve().parent != workspace.model_dir.resolve():
+        # unpickling runs code: only ever the file `coverlens train` wrote here, never one linked in
+        raise ModelError(f"{model_path} links to {model_path.resolve()}, outside the workspace; models are only "
+                         "loaded from the workspace's own model folder: re-run `coverlens train`")
     digest = sha256_of(model_path)
     if digest != sidecar.get("model_sha256"):
         raise ModelError(f"model file changed on disk: {model_path} (sha256 {digest[:12]}..., the sidecar "
