@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from local_servers import chroma_server
 from coverlens.catalog import distinct_covers, load_catalog, run_catalog
 from coverlens.cli import main
 from coverlens.embedders import l2_normalise
@@ -22,6 +21,7 @@ from coverlens.indexer import build_embedders
 from coverlens.store import CoverCollection
 from coverlens.workspace import Workspace
 from indexing import FakeEmbedder, catalog_ids, index, make_workspace, stored
+from local_servers import chroma_server
 
 
 class PreparingFake(FakeEmbedder):
