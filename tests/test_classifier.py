@@ -148,3 +148,25 @@ def test_tta_gives_probabilities(learned, unseen) -> None:
     probs = classifier.predict_proba([open_image(p) for p in unseen[:4]], tta=True)
     assert probs.shape == (4, GENRES) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
     assert classifier.predict_proba([]).shape == (0, GENRES)
+
+
+def test_frozen_blocks_keep_their_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`frozen_blocks=4`: the first four body blocks end the fit exactly as they began; later ones learn."""
+    from coverlens.classifier import train as train_module
+
+    real_fit, weights = train_module.fit, {}
+
+    def fit_and_watch(learn, config, lr):  # noqa: ANN001, ANN202 (the signature of train.fit)
+        snapshot = lambda: {k: p.detach().clone() for k, p in learn.model[0].named_parameters()}  # noqa: E731
+        weights["before"] = snapshot()
+        metrics = real_fit(learn, config, lr)
+        weights["after"] = snapshot()
+        return metrics
+
+    monkeypatch.setattr(train_module, "fit", fit_and_watch)
+    config = TrainConfig(image_size=32, epochs=1, frozen_epochs=0, batch_size=8, pretrained=False, frozen_blocks=4)
+    train_classifier(_workspace(tmp_path), config, progress=False)
+    changed = {name: not bool((weights["before"][name] == weights["after"][name]).all()) for name in weights["before"]}
+    block_of = {name: int(name.split(".")[1]) for name in changed}  # body.0 is mobilenet's `features`
+    assert not any(changed[n] for n in changed if block_of[n] < 4)
+    assert all(changed[n] for n in changed if block_of[n] >= 4 and n.endswith("weight"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastai.callback.core import Callback
 from fastai.callback.tracker import TrackerCallback
+from torch import nn
 
 
 class BestWeights(TrackerCallback):
@@ -27,3 +29,31 @@ class BestWeights(TrackerCallback):
     def after_fit(self) -> None:
         if self.state is not None:
             self.learn.model.load_state_dict(self.state)
+
+
+def leading_blocks(body: nn.Module) -> list[nn.Module]:
+    """The body's blocks in input order: mobilenet's body wraps one `features` Sequential, a
+    resnet's body lists its stem and stages directly."""
+    children = list(body.children())
+    if len(children) == 1 and isinstance(children[0], nn.Sequential):
+        children = list(children[0].children())
+    return children
+
+
+class FreezeLeadingBlocks(Callback):
+    """Keep the first `count` body blocks frozen in every stage, even after `unfreeze()`.
+
+    Their generic low-level filters need no re-learning for covers, and no gradient then flows
+    back through the high-resolution early layers: a step costs much less, which buys a larger
+    image size in the same time. Their batch-norm statistics still follow the data.
+    """
+
+    order = 0
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def before_fit(self) -> None:
+        for block in leading_blocks(self.learn.model[0])[: self.count]:
+            for param in block.parameters():
+                param.requires_grad_(False)

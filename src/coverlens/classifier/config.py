@@ -24,6 +24,7 @@ class TrainConfig:
     epochs: int = 5  # unfrozen epochs (early stopping on validation loss may end them sooner)
     frozen_epochs: int = 1  # head-only epochs first (only when pretrained)
     batch_size: int = 64
+    frozen_blocks: int = 0  # leading body blocks never trained (cheaper steps; see FreezeLeadingBlocks)
     lr: float | None = None  # None: DEFAULT_LR, or lr_find's suggestion when find_lr is set
     find_lr: bool = False
     seed: int = 0

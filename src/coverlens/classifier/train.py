@@ -34,6 +34,8 @@ def check_config(config: TrainConfig) -> None:
         problems.append(f"valid_fraction {config.valid_fraction} not in (0, 0.5]")
     if not 0 <= config.label_smoothing < 1:
         problems.append(f"label_smoothing {config.label_smoothing} not in [0, 1)")
+    if config.frozen_blocks < 0:
+        problems.append(f"frozen_blocks {config.frozen_blocks} must be >= 0")
     if config.lr is not None and config.lr <= 0:
         problems.append(f"lr {config.lr} must be positive")
     if problems:
@@ -112,10 +114,11 @@ def fit(learn: Learner, config: TrainConfig, lr: float) -> dict[str, Any]:
     the best epoch's weights kept."""
     from fastai.callback.tracker import EarlyStoppingCallback
 
-    from coverlens.classifier.callbacks import BestWeights
+    from coverlens.classifier.callbacks import BestWeights, FreezeLeadingBlocks
 
     best = BestWeights(monitor="valid_loss")
     stop = EarlyStoppingCallback(monitor="valid_loss", patience=config.patience)
+    keep_frozen = [FreezeLeadingBlocks(config.frozen_blocks)] if config.frozen_blocks else []
     history: list[dict[str, Any]] = []
 
     def record(stage: str) -> None:
@@ -125,14 +128,15 @@ def fit(learn: Learner, config: TrainConfig, lr: float) -> dict[str, Any]:
 
     if config.pretrained and config.frozen_epochs:
         learn.freeze()
-        learn.fit_one_cycle(config.frozen_epochs, slice(lr), pct_start=0.99)
+        learn.fit_one_cycle(config.frozen_epochs, slice(lr), pct_start=0.99, cbs=keep_frozen)
         record("frozen")
         lr /= 2
         learn.unfreeze()
-        learn.fit_one_cycle(config.epochs, slice(lr / 100, lr), pct_start=0.3, div=5.0, cbs=[best, stop])
+        learn.fit_one_cycle(config.epochs, slice(lr / 100, lr), pct_start=0.3, div=5.0,
+                            cbs=[best, stop, *keep_frozen])
     else:
         learn.unfreeze()
-        learn.fit_one_cycle(config.epochs, lr, cbs=[best, stop])
+        learn.fit_one_cycle(config.epochs, lr, cbs=[best, stop, *keep_frozen])
     record("unfrozen")
     valid_loss, valid_accuracy = learn.validate()
     return {"valid_accuracy": float(valid_accuracy), "valid_loss": float(valid_loss),

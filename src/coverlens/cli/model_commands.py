@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frozen-epochs", type=int, default=d.frozen_epochs,
                    help=f"head-only epochs before ({d.frozen_epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"({d.batch_size})")
+    p.add_argument("--frozen-blocks", type=int, default=d.frozen_blocks,
+                   help="leading backbone blocks never trained: cheaper steps, so larger images fit "
+                   f"({d.frozen_blocks})")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {DEFAULT_LR})")
     p.add_argument("--find-lr", action="store_true", help="pick the learning rate with fastai's lr_find")
     p.add_argument("--seed", type=int, default=d.seed, help=f"({d.seed})")
@@ -54,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         arch=args.arch, image_size=args.size, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
-        batch_size=args.batch_size, lr=args.lr, find_lr=args.find_lr, seed=args.seed,
+        batch_size=args.batch_size, frozen_blocks=args.frozen_blocks, lr=args.lr, find_lr=args.find_lr, seed=args.seed,
         label_smoothing=args.label_smoothing, patience=args.patience, pretrained=not args.no_pretrained,
     )
     workspace = workspace_of(args)
