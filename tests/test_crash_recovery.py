@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,41 +30,46 @@ TESTS = Path(__file__).parent
 TRIALS = stress.scale(fast=3, stress=25)
 
 
-@dataclass
-class Outcome:
-    killed: bool  # False: the child finished before its kill point
-    delay: float
-
-
-def run_child(code: str, args: list[str], log: Path, kill_after: float | None) -> Outcome:
-    """Run `code` in a fresh Python, wait for its "ready" line (imports done), then SIGKILL it
-    `kill_after` seconds later; `None` lets it run to the end (and it must succeed)."""
+def start_child(code: str, args: list[str], log: Path) -> subprocess.Popen:
+    """`code` in a fresh Python (stderr to `log`), returned once it printed "ready" (imports done)."""
     with open(log, "w", encoding="utf-8") as errors:
         child = subprocess.Popen([sys.executable, "-c", code, str(TESTS), *args], stdout=subprocess.PIPE,
                                  stderr=errors, text=True)
-        assert child.stdout is not None
-        try:
-            ready = child.stdout.readline().strip()
-            assert ready == "ready", f"child did not start: {log.read_text()}"
-            try:
-                child.wait(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                os.kill(child.pid, signal.SIGKILL)
-                child.wait()
-                return Outcome(True, kill_after or 0.0)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    assert child.stdout is not None
+    if child.stdout.readline().strip() != "ready":
+        child.kill()
+        child.wait()
+        pytest.fail(f"child did not start: {log.read_text()}")
+    return child
+
+
+def kill_child(code: str, args: list[str], log: Path, kill_after: float) -> bool:
+    """SIGKILL the child `kill_after` seconds after it is ready; False when it finished first."""
+    child = start_child(code, args, log)
+    try:
+        child.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        return True
     assert child.returncode == 0, f"child failed: {log.read_text()}"
-    return Outcome(False, kill_after or 0.0)
+    return False
 
 
 def timed_child(code: str, args: list[str], log: Path) -> float:
-    """Seconds an uninterrupted run takes after its imports: the range the kill points are drawn from."""
+    """Seconds from "ready" to "done" (the work itself, not the interpreter's exit) of an uninterrupted
+    run: the range the kill points are drawn from."""
+    child = start_child(code, args, log)
     started = time.monotonic()
-    run_child(code, args, log, None)
-    return time.monotonic() - started
+    assert child.stdout is not None
+    for line in child.stdout:  # the command's own output comes first
+        if line.strip() == "done":
+            break
+    else:
+        pytest.fail(f"child ended without finishing: {log.read_text()}")
+    span = time.monotonic() - started
+    assert child.wait(timeout=120) == 0, log.read_text()
+    return span
 
 
 def copy_workspace(template: Workspace, target: Path) -> Workspace:
@@ -89,10 +93,12 @@ def grow_and_shrink(library: Path, root: Path, removed: int, added: int) -> None
 INDEX_CHILD = """
 import sys
 sys.path.insert(0, sys.argv[1])
+import chromadb  # imported before "ready": the kill points fall in the work, not in imports
 from indexing import FakeEmbedder, index
 from coverlens.workspace import Workspace
 print("ready", flush=True)
 index(Workspace.resolve(sys.argv[2]), FakeEmbedder(delay=0.01), batch_size=4)
+print("done", flush=True)
 """
 
 
@@ -104,7 +110,7 @@ def index_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace,
     workspace = make_workspace(root, genres=3, per_genre=20)
     index(workspace, FakeEmbedder())
     known = catalog_ids(workspace)
-    grow_and_shrink(root / "lib", root, removed=9, added=21)
+    grow_and_shrink(root / "lib", root, removed=9, added=45)
     run_catalog(workspace)
     return workspace, known | catalog_ids(workspace)
 
@@ -129,9 +135,8 @@ def test_indexer_killed_at_random_points_then_rerun(index_template: tuple[Worksp
     killed, partial_counts = 0, []
     for trial in range(TRIALS):
         workspace = copy_workspace(template, tmp_path / f"trial-{trial}")
-        outcome = run_child(INDEX_CHILD, [str(workspace.root)], tmp_path / f"{trial}.log",
-                            float(rng.uniform(0.0, span)))
-        killed += outcome.killed
+        killed += kill_child(INDEX_CHILD, [str(workspace.root)], tmp_path / f"{trial}.log",
+                             float(rng.uniform(0.0, span)))
         left = stored(workspace, FakeEmbedder())  # what the kill left opens and reads
         left_ids = left.ids()
         assert left.count() == len(left_ids) and left_ids <= known_ids
@@ -148,9 +153,12 @@ def test_indexer_killed_at_random_points_then_rerun(index_template: tuple[Worksp
 
 CATALOG_CHILD = """
 import sys
+import pandas  # imported before "ready": the kill points fall in the work, not in imports
 from coverlens.cli import main
 print("ready", flush=True)
-sys.exit(main(["catalog", "--workspace", sys.argv[2]]))
+code = main(["catalog", "--workspace", sys.argv[2]])
+print("done", flush=True)
+sys.exit(code)
 """
 
 
@@ -179,9 +187,8 @@ def test_catalog_killed_at_random_points_then_rerun(catalog_template: tuple[Work
     killed, old_left, new_left = 0, 0, 0
     for trial in range(TRIALS):
         workspace = copy_workspace(template, tmp_path / f"trial-{trial}")
-        outcome = run_child(CATALOG_CHILD, [str(workspace.root)], tmp_path / f"{trial}.log",
-                            float(rng.uniform(0.0, span)))
-        killed += outcome.killed
+        killed += kill_child(CATALOG_CHILD, [str(workspace.root)], tmp_path / f"{trial}.log",
+                             float(rng.uniform(0.0, span)))
         left = read_rows(workspace.catalog_file)  # whole: the old catalog or the new one, never a mix
         assert left in (before, reference)
         old_left += left == before
@@ -224,9 +231,8 @@ def test_export_killed_at_random_points_always_leaves_a_loadable_model(trained_w
     for trial in range(TRIALS):
         target = Workspace(tmp_path / f"trial-{trial}")
         shutil.copytree(trained_workspace.model_dir, target.model_dir)
-        outcome = run_child(EXPORT_CHILD, [str(trained_workspace.root), str(target.root)],
-                            tmp_path / f"{trial}.log", float(rng.uniform(0.0, 4 * export_seconds)))
-        killed += outcome.killed
+        killed += kill_child(EXPORT_CHILD, [str(trained_workspace.root), str(target.root)],
+                             tmp_path / f"{trial}.log", float(rng.uniform(0.0, 4 * export_seconds)))
         stale_temps += any(target.model_dir.glob(".*.tmp"))
         completed_on_load += pending_sidecar_path(target).exists()
         classifier = load_classifier(target)  # never refused, never half a file
