@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import line  # noqa: E402
 from coverlens.catalog import library_root, run_catalog  # noqa: E402
-from coverlens.classifier.config import TrainConfig  # noqa: E402
+from coverlens.classifier.config import TrainConfig, frozen_blocks_of  # noqa: E402
 from coverlens.workspace import Workspace  # noqa: E402
 
 
@@ -121,6 +121,8 @@ def main() -> int:
     parser.add_argument("--arch", default="mobilenet_v2")
     parser.add_argument("--size", type=int, default=TrainConfig().image_size)
     parser.add_argument("--batch-size", type=int, default=TrainConfig().batch_size)
+    parser.add_argument("--frozen-blocks", type=int, default=None,
+                        help="leading blocks kept frozen in both loops (default: the training default for the arch)")
     parser.add_argument("--batches", type=int, default=8, help="timed batches per loop")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2,
@@ -130,11 +132,16 @@ def main() -> int:
 
     import torch
 
+    from coverlens.classifier.callbacks import freeze_leading_blocks
+
     config = TrainConfig(arch=args.arch, image_size=args.size, batch_size=args.batch_size, pretrained=False)
+    # random init (no weights needed), but the same blocks frozen as the pretrained default recipe
+    frozen = frozen_blocks_of(TrainConfig(arch=args.arch)) if args.frozen_blocks is None else args.frozen_blocks
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="bench-train-")))
     try:
         source = prepare(workspace, args)
         learn = build(workspace, config, args.warmup + args.batches + 1)
+        freeze_leading_blocks(learn.model[0], frozen)  # fit never unfreezes: both loops see it
         reals, bares = [], []
         for _ in range(args.rounds):
             reals.append(real_loop(learn, args.warmup, args.batches))
@@ -143,8 +150,8 @@ def main() -> int:
     finally:
         shutil.rmtree(workspace.root, ignore_errors=True)
     device = "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"
-    print(f"== training-loop benchmark: {args.arch} {args.size}px, batch {args.batch_size}, "
-          f"{args.batches} timed batches after {args.warmup} warm-up ({device})")
+    print(f"== training-loop benchmark: {args.arch} {args.size}px, {frozen} leading blocks frozen, "
+          f"batch {args.batch_size}, {args.batches} timed batches after {args.warmup} warm-up ({device})")
     line("library", source)
     line("real loop: fastai fit (cache, augment, fit)", f"{real:.1f} images/s  (rounds: "
          + ", ".join(f"{r:.1f}" for r in reals) + ")")

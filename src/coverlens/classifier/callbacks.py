@@ -54,6 +54,10 @@ class FreezeLeadingBlocks(Callback):
         self.count = count
 
     def before_fit(self) -> None:
-        for block in leading_blocks(self.learn.model[0])[: self.count]:
-            for param in block.parameters():
-                param.requires_grad_(False)
+        freeze_leading_blocks(self.learn.model[0], self.count)
+
+
+def freeze_leading_blocks(body: nn.Module, count: int) -> None:
+    for block in leading_blocks(body)[:count]:
+        for param in block.parameters():
+            param.requires_grad_(False)

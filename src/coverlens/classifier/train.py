@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from coverlens.classifier.config import DEFAULT_LR, TrainConfig, TrainResult
+from coverlens.classifier.config import DEFAULT_LR, TrainConfig, TrainResult, frozen_blocks_of
 from coverlens.errors import CoverlensError, WorkspaceError
 from coverlens.workspace import Workspace
 
@@ -34,7 +34,7 @@ def check_config(config: TrainConfig) -> None:
         problems.append(f"valid_fraction {config.valid_fraction} not in (0, 0.5]")
     if not 0 <= config.label_smoothing < 1:
         problems.append(f"label_smoothing {config.label_smoothing} not in [0, 1)")
-    if config.frozen_blocks < 0:
+    if config.frozen_blocks is not None and config.frozen_blocks < 0:
         problems.append(f"frozen_blocks {config.frozen_blocks} must be >= 0")
     if config.lr is not None and config.lr <= 0:
         problems.append(f"lr {config.lr} must be positive")
@@ -118,7 +118,8 @@ def fit(learn: Learner, config: TrainConfig, lr: float) -> dict[str, Any]:
 
     best = BestWeights(monitor="valid_loss")
     stop = EarlyStoppingCallback(monitor="valid_loss", patience=config.patience)
-    keep_frozen = [FreezeLeadingBlocks(config.frozen_blocks)] if config.frozen_blocks else []
+    frozen = frozen_blocks_of(config)
+    keep_frozen = [FreezeLeadingBlocks(frozen)] if frozen else []
     history: list[dict[str, Any]] = []
 
     def record(stage: str) -> None:

@@ -27,9 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frozen-epochs", type=int, default=d.frozen_epochs,
                    help=f"head-only epochs before ({d.frozen_epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"({d.batch_size})")
-    p.add_argument("--frozen-blocks", type=int, default=d.frozen_blocks,
+    p.add_argument("--frozen-blocks", type=int, default=None,
                    help="leading backbone blocks never trained: cheaper steps, so larger images fit "
-                   f"({d.frozen_blocks})")
+                   "(default: 14 for pretrained mobilenet_v2, else 0)")
     p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {DEFAULT_LR})")
     p.add_argument("--find-lr", action="store_true", help="pick the learning rate with fastai's lr_find")
     p.add_argument("--seed", type=int, default=d.seed, help=f"({d.seed})")
