@@ -47,6 +47,20 @@ def test_train_command_reports_time_and_model(trained_ws: Workspace, capsys) -> 
     assert sorted(p.name for p in trained_ws.model_dir.iterdir()) == ["model.json", "model.pkl"]  # no temp files
 
 
+def test_train_without_a_terminal_logs_epochs_without_bar_noise(trained_ws: Workspace, tmp_path: Path) -> None:
+    """Redirected to a file (as under nohup or CI), progress is one line per epoch, no carriage returns."""
+    workspace = Workspace(tmp_path / "ws")
+    shutil.copytree(trained_ws.root, workspace.root, ignore=shutil.ignore_patterns("model"))
+    args = [a for a in TRAIN_ARGS if a != "--quiet"]
+    done = subprocess.run([sys.executable, "-m", "coverlens", "train", "-w", str(workspace.root), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stdout + done.stderr
+    epoch_rows = [line for line in done.stdout.splitlines() if line.startswith("epoch 0, train_loss ")]
+    assert len(epoch_rows) == 1 and "valid_loss" in epoch_rows[0] and "accuracy" in epoch_rows[0]
+    assert "trained mobilenet_v2 at 32px" in done.stdout
+
+
 def test_predict_table_json_and_unreadable_file(trained_ws: Workspace, tmp_path: Path, capsys) -> None:
     library = Path(json.loads(trained_ws.library_file.read_text())["root"])
     good = sorted(library.glob("*/*.*"))[:2]

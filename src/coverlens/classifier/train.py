@@ -8,8 +8,10 @@ validation epoch) -> export to temp + atomic replace -> sidecar.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from coverlens.classifier.config import DEFAULT_LR, TrainConfig, TrainResult, frozen_blocks_of
@@ -147,8 +149,6 @@ def fit(learn: Learner, config: TrainConfig, lr: float) -> dict[str, Any]:
 def train_classifier(workspace: Workspace, config: TrainConfig | None = None,
                      progress: bool = True) -> TrainResult:
     """Train on the catalog's train split, export `model.pkl` + `model.json`; see module docs."""
-    import contextlib
-
     import torch
     from fastai.torch_core import set_seed
 
@@ -177,8 +177,11 @@ def train_classifier(workspace: Workspace, config: TrainConfig | None = None,
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dls = build_dataloaders(pixels, labels, valid, classes, config, device)
     learn = build_learner(dls, config)
-    quiet = contextlib.nullcontext() if progress else learn.no_bar()
-    with quiet, (contextlib.nullcontext() if progress else learn.no_logging()):
+    # bars only on a terminal (in a log file they are carriage-return noise): there, one line per epoch
+    bars = progress and sys.stderr.isatty()
+    with (contextlib.nullcontext() if bars else learn.no_bar()), \
+            (contextlib.nullcontext() if progress else learn.no_logging()), \
+            (contextlib.nullcontext() if bars or not progress else epoch_lines(learn)):
         lr = choose_lr(learn, config)
         metrics = fit(learn, config, lr)
     seconds = time.perf_counter() - started
@@ -195,6 +198,24 @@ def train_classifier(workspace: Workspace, config: TrainConfig | None = None,
     model_path, sidecar_path, _ = export_model(learn, workspace, facts)
     return TrainResult(model_path, sidecar_path, classes, metrics, seconds, int((~valid).sum()),
                        int(valid.sum()), skipped)
+
+
+@contextlib.contextmanager
+def epoch_lines(learn: Learner) -> Iterator[None]:
+    """Log each epoch as one named line ("epoch 0: train_loss 1.8000, ..."), then restore the logger
+    (the exported learner keeps fastai's own)."""
+    def line(values: list[Any]) -> None:
+        names = learn.recorder.metric_names
+        print(", ".join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names, values,
+                                                                                              strict=False)),
+              flush=True)
+
+    original = learn.logger
+    learn.logger = line
+    try:
+        yield
+    finally:
+        learn.logger = original
 
 
 def _cache_bar() -> Any:
