@@ -53,6 +53,7 @@ def scan_folder(root: Path) -> LibraryListing:
     entries: list[LibraryEntry] = []
     skipped: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()
+    genre_folders: list[str] = []
     pending = [(str(root), "")]
     while pending:
         folder, rel_dir = pending.pop()
@@ -75,6 +76,8 @@ def scan_folder(root: Path) -> LibraryListing:
             try:
                 if child.is_dir():
                     pending.append((child.path, rel))
+                    if not rel_dir:
+                        genre_folders.append(name)
                     continue
                 info = child.stat()
             except OSError:
@@ -88,14 +91,8 @@ def scan_folder(root: Path) -> LibraryListing:
             else:
                 entries.append(LibraryEntry(rel, rel.split("/", 1)[0], info.st_size, info.st_mtime_ns))
     entries.sort(key=lambda e: e.relpath)
-    return LibraryListing(root.resolve(), entries, skipped, _empty_genres(root, entries))
-
-
-def _empty_genres(root: Path, entries: list[LibraryEntry]) -> list[str]:
-    """Top-level folders that gave no entry: usually a copy that went wrong, worth telling."""
-    filled = {entry.genre for entry in entries}
-    folders = [e.name for e in os.scandir(root) if not is_hidden_or_system(e.name) and e.is_dir()]
-    return sorted(name for name in folders if name not in filled)
+    filled = {entry.genre for entry in entries}  # a genre folder without covers is usually a copy gone wrong
+    return LibraryListing(root.resolve(), entries, skipped, sorted(g for g in genre_folders if g not in filled))
 
 
 def read_manifest(manifest: Path, root: Path | None = None) -> LibraryListing:
