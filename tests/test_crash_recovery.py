@@ -205,11 +205,11 @@ def test_catalog_killed_at_random_points_then_rerun(catalog_template: tuple[Work
 
 EXPORT_CHILD = """
 import sys
-from coverlens.classifier.model_file import export_model, load_verified, read_sidecar
+from coverlens.classifier.model_file import export_model, load_verified, sidecar_facts
 from coverlens.workspace import Workspace
 source, target = Workspace.resolve(sys.argv[2]), Workspace.resolve(sys.argv[3])
 learn, sidecar = load_verified(source)
-facts = {k: v for k, v in sidecar.items() if k not in ("format", "model_file", "model_sha256")}
+facts = sidecar_facts(sidecar)
 print("ready", flush=True)
 for round in range(1000):
     export_model(learn, target, {**facts, "round": round})
@@ -219,7 +219,13 @@ for round in range(1000):
 def test_export_killed_at_random_points_always_leaves_a_loadable_model(trained_workspace: Workspace,
                                                                        tmp_path: Path) -> None:
     from coverlens.classifier import load_classifier
-    from coverlens.classifier.model_file import export_model, load_verified, model_paths, pending_sidecar_path
+    from coverlens.classifier.model_file import (
+        export_model,
+        load_verified,
+        model_paths,
+        pending_sidecar_path,
+        sidecar_facts,
+    )
     from coverlens.weights import sha256_of
 
     library = library_root(trained_workspace)
@@ -240,7 +246,7 @@ def test_export_killed_at_random_points_always_leaves_a_loadable_model(trained_w
         model_path, _ = model_paths(target)
         assert classifier.identity["sha256"] == sha256_of(model_path)
         learn, sidecar = load_verified(target)
-        export_model(learn, target, facts_of(sidecar))
+        export_model(learn, target, sidecar_facts(sidecar))
         assert sorted(p.name for p in target.model_dir.iterdir()) == ["model.json", "model.pkl"]
     stress.record("train export killed with SIGKILL", trials=TRIALS, killed_mid_run=killed,
                   export_seconds=round(export_seconds, 3), models_loaded_after_kill=TRIALS,
@@ -249,17 +255,12 @@ def test_export_killed_at_random_points_always_leaves_a_loadable_model(trained_w
 
 
 def time_one_export(trained_workspace: Workspace, tmp_path: Path) -> float:
-    from coverlens.classifier.model_file import export_model, load_verified
+    from coverlens.classifier.model_file import export_model, load_verified, sidecar_facts
 
     learn, sidecar = load_verified(trained_workspace)
     started = time.monotonic()
-    export_model(learn, Workspace(tmp_path / "timing"), facts_of(sidecar))
+    export_model(learn, Workspace(tmp_path / "timing"), sidecar_facts(sidecar))
     return time.monotonic() - started
-
-
-def facts_of(sidecar: dict) -> dict:
-    """What train hands to `export_model`: the sidecar without the fields the export itself writes."""
-    return {k: v for k, v in sidecar.items() if k not in ("format", "model_file", "model_sha256")}
 
 
 def test_export_interrupted_between_its_two_moves_is_completed_on_load(trained_workspace: Workspace,
@@ -279,7 +280,7 @@ def test_export_interrupted_between_its_two_moves_is_completed_on_load(trained_w
     monkeypatch.setattr(model_file, "_promote", crash)
     learn.model[1][-1].weight.data *= 2.0  # a different model, so the two hashes differ
     with pytest.raises(KeyboardInterrupt):
-        model_file.export_model(learn, target, facts_of(sidecar))
+        model_file.export_model(learn, target, model_file.sidecar_facts(sidecar))
     monkeypatch.undo()
     assert model_file.pending_sidecar_path(target).exists()
     classifier = load_classifier(target)

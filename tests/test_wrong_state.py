@@ -52,11 +52,11 @@ def a_cover(workspace: Workspace) -> str:
 
 def replace_model_with_another(workspace: Workspace) -> None:
     """What re-training does to the model file: new weights, new hash, a consistent sidecar."""
-    from coverlens.classifier.model_file import export_model, load_verified
+    from coverlens.classifier.model_file import export_model, load_verified, sidecar_facts
 
     learn, sidecar = load_verified(workspace)
     learn.model[1][-1].weight.data *= 2.0
-    export_model(learn, workspace, {k: v for k, v in sidecar.items() if k not in ("format", "model_sha256")})
+    export_model(learn, workspace, sidecar_facts(sidecar))
 
 
 def test_store_filled_by_another_model_is_refused_until_rebuilt(workspace: Workspace, capsys) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.pkl"
 SIDECAR_FILE = "model.json"
 SIDECAR_FORMAT = 1
+EXPORT_FIELDS = ("format", "model_file", "model_sha256")  # what export_model writes beside the given facts
 
 
 def model_paths(workspace: Workspace) -> tuple[Path, Path]:
@@ -57,6 +58,11 @@ def export_model(learn: Learner, workspace: Workspace, facts: dict[str, Any]) ->
                                     **facts})
     _promote(pending, sidecar_path)
     return model_path, sidecar_path, digest
+
+
+def sidecar_facts(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """The facts a sidecar was exported with: what exporting the same model again needs."""
+    return {k: v for k, v in sidecar.items() if k not in EXPORT_FIELDS}
 
 
 def pending_sidecar_path(workspace: Workspace) -> Path:
