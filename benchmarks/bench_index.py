@@ -95,8 +95,8 @@ class Timed:
 
 def load_backbone(split_preprocess: bool) -> Timed:
     try:
-        from coverlens.classifier.preprocess import images_to_input
         from coverlens.embedders.backbone import ImagenetBackboneEmbedder
+        from coverlens.preprocess import images_to_input
     except ImportError as exc:
         local = MobilenetFeatures()
         return Timed(local, local.prepare, local.embed_prepared,

@@ -47,8 +47,8 @@ def test_training_batches_match_prediction_preprocessing() -> None:
 
     from coverlens.classifier import TrainConfig
     from coverlens.classifier.loader import build_dataloaders
-    from coverlens.classifier.preprocess import to_input
     from coverlens.classifier.train import build_learner
+    from coverlens.preprocess import to_input
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)

@@ -4,9 +4,9 @@ Public API: `TrainConfig`, `TrainResult`, `train_classifier`, `load_classifier`,
 `Prediction`, `predict_files`. Importing this package does not import torch or fastai; the
 heavy names are loaded on first use.
 
-Modules: config (settings, torch-free), arch (which CNN, fastai registration), preprocess (the
-one resize/normalise path), data (pixel cache), loader (fastai loaders over memory), callbacks,
-train, model_file (export, sidecar, verified load), predict (Classifier, records).
+Modules: config (settings, torch-free), arch (which CNN, fastai registration), data (pixel
+cache; the resize/normalise path itself is `coverlens.preprocess`), loader (fastai loaders over
+memory), callbacks, train, model_file (export, sidecar, verified load), predict (Classifier, records).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.classifier.preprocess import resize_cover
 from coverlens.errors import ImageError
 from coverlens.images import open_image
+from coverlens.preprocess import resize_cover
 from coverlens.workspace import Workspace, atomic_path
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.classifier.preprocess import batched, images_to_input, tta_views
 from coverlens.errors import ImageError, ModelError
 from coverlens.images import open_image
+from coverlens.preprocess import batched, images_to_input, torch_threads, tta_views
 from coverlens.records import GenreScore
 from coverlens.workspace import Workspace
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
     from PIL import Image
-
-    from coverlens.embedders import Embedder
 
 BATCH_SIZE = 64
 
@@ -30,8 +28,6 @@ class Classifier:
                  mean: torch.Tensor, std: torch.Tensor, sidecar: dict[str, Any] | None = None,
                  device: torch.device | str | None = None) -> None:
         import torch
-
-        from coverlens.embedders import torch_threads
 
         torch.set_num_threads(torch_threads())
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -60,12 +56,6 @@ class Classifier:
                 probs = sum(torch.softmax(self.model(v).float(), dim=1) for v in views) / len(views)
                 out.append(probs.cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.classes)), np.float32)
-
-    def embedder(self) -> Embedder:
-        """The fine-tuned backbone as an embedder (name "finetuned")."""
-        from coverlens.embedders.backbone import FinetunedBackboneEmbedder
-
-        return FinetunedBackboneEmbedder(self)
 
 
 def _normalize_stats(learn: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -156,7 +156,7 @@ def train_classifier(workspace: Workspace, config: TrainConfig | None = None,
     from coverlens.classifier.data import load_pixels
     from coverlens.classifier.loader import build_dataloaders  # imports fastai (quietly) first
     from coverlens.classifier.model_file import export_model, ids_digest
-    from coverlens.embedders import torch_threads
+    from coverlens.preprocess import torch_threads
 
     config = config or TrainConfig()
     check_config(config)

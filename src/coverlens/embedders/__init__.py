@@ -12,6 +12,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from coverlens.preprocess import torch_threads
+
+__all__ = ["Embedder", "identity_key", "l2_normalise", "torch_threads"]
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -40,11 +44,3 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
-
-
-def torch_threads() -> int:
-    """Threads for CPU inference: all cores, but leave one to the image decoding when there are many."""
-    import os
-
-    cores = os.cpu_count() or 1
-    return cores if cores <= 4 else cores - 1

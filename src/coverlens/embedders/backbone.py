@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from coverlens.classifier.preprocess import batched, images_to_input
 from coverlens.embedders import l2_normalise, torch_threads
+from coverlens.preprocess import batched, images_to_input
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,4 +1,5 @@
-"""The one preprocessing path: how a cover becomes model input.
+"""The one preprocessing path: how a cover becomes model input (shared by `classifier` and
+`embedders`, so it sits below both and imports neither).
 
 Training caches covers through `resize_cover`; prediction and both backbone embedders go through
 `resize_cover` + `to_input`, so a cover is squashed, resampled and normalised the same way
@@ -65,3 +66,11 @@ def tta_views(batch: torch.Tensor, scale: float = 0.9) -> list[torch.Tensor]:
         part = batch[..., top:top + crop, left:left + crop]
         views.append(F.interpolate(part, size=(size, size), mode="bilinear", align_corners=False))
     return views
+
+
+def torch_threads() -> int:
+    """Threads for CPU inference: all cores, but leave one to the image decoding when there are many."""
+    import os
+
+    cores = os.cpu_count() or 1
+    return cores if cores <= 4 else cores - 1
