@@ -1,145 +1,107 @@
-"""The service: one object that wires a workspace to the catalog, classifier, embedders and store.
+"""The service: the one wiring of a workspace to the catalog, classifier, registered signals and store.
 
-The CLI and the Gradio app call this and nothing else of the core's wiring. Collaborators that
-cost time to build (the fastai model, the CLIP model, the Chroma client) are built on first use
-and kept; the classifier is reloaded when the model file on disk changes.
+The CLI and the Gradio app call this and nothing else of the core (see `CoverlensAPI`). Its
+collaborators come in through the constructor: the registry of signals, the classifier loader and
+the store opener (tests pass fakes; the defaults are the real ones). What costs time to build (the
+fastai model, the embedders, the Chroma client) is built on first use and kept: the classifier and
+the fine-tuned embedder until the model file changes, the store client until `close()` or an index
+run. `status()` builds nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from coverlens.embedders.factory import (
-    CLIP,
-    EMBEDDER_NAMES,
-    FINETUNED,
-    NO_MODEL,
-    clip_embedder,
-    finetuned_embedder,
-    has_model,
-)
+from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, VOTE_K
 from coverlens.errors import CoverlensError, ImageError, StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
-from coverlens.records import GenreScore, Hit, Vote
+from coverlens.records import Vote
+from coverlens.registry import NO_MODEL, REGISTRY, BuildContext, Kept, Registry, has_model, model_stamp
+from coverlens.service_api import (
+    ClusterPlacement,
+    EngineStatus,
+    IndexJob,
+    InspectJob,
+    PredictionJob,
+    ProgressCallback,
+    SearchResult,
+    SimilarCover,
+    Source,
+    iterate_with,
+)
+from coverlens.service_jobs import StoredJobs
 from coverlens.workspace import Workspace, read_json
 
 if TYPE_CHECKING:
     from coverlens.catalog import CatalogSummary
+    from coverlens.classifier import TrainConfig, TrainResult
     from coverlens.embedders import Embedder
     from coverlens.inspect_report import LibraryOverview
-    from coverlens.search.clusters import ClusterReport
-    from coverlens.search.jobs import SuspectsReport
     from coverlens.store import CoverCollection, CoverStore
 
-T = TypeVar("T")
-ProgressCallback = Callable[[float, str], None]
-VOTE_K = 10
+__all__ = ["ClusterPlacement", "CoverlensService", "EngineStatus", "SearchResult", "iterate_with"]
+
+StoreOpener = Callable[..., "CoverStore"]  # (workspace, url=None, writer=False) -> store
 
 
-@dataclass(frozen=True)
-class ClusterPlacement:
-    cluster_id: int  # -1: the cover fits no cluster
-    dominant_genre: str
-    strength: float
+def open_chroma_store(workspace: Workspace, url: str | None = None, writer: bool = False) -> CoverStore:
+    from coverlens.store import CoverStore
+
+    return CoverStore.open(workspace, url=url, writer=writer)
 
 
-@dataclass
-class SearchResult:
-    query_id: str | None
-    head: list[GenreScore]
-    vote: Vote | None
-    neighbours: list[Hit]
-    cluster: ClusterPlacement | None
-    agree: bool | None
-    notes: list[str] = field(default_factory=list)
+def load_workspace_classifier(workspace: Workspace) -> Any:
+    from coverlens.classifier import load_classifier
+
+    return load_classifier(workspace)
 
 
-@dataclass
-class EngineStatus:
-    workspace: Path
-    library_root: Path | None
-    catalogued: int
-    has_model: bool
-    model_note: str
-    indexed: dict[str, int]
-    clip_available: bool
-    clip_note: str
-    has_clusters: bool
-    has_evaluation: bool
-    next_step: str
-
-
-def iterate_with(callback: ProgressCallback | None, label: str) -> Callable[[Iterable[T], int], Iterable[T]] | None:
-    """Adapt a `callback(fraction, label)` to the `progress(iterable, total)` form the core takes."""
-    if callback is None:
-        return None
-
-    def wrap(items: Iterable[T], total: int) -> Iterator[T]:
-        for done, item in enumerate(items, start=1):
-            callback(done / max(total, 1), f"{label}: {done:,}/{total:,}")
-            yield item
-
-    return wrap
-
-
-class CoverlensService:
-    def __init__(self, workspace: Workspace, *, chroma_url: str | None = None, clip_model: str | None = None,
-                 clip_pretrained: str | None = None) -> None:
+class CoverlensService(StoredJobs):
+    def __init__(self, workspace: Workspace, *, chroma_url: str | None = None,
+                 options: Mapping[str, Any] | None = None, registry: Registry | None = None,
+                 load_classifier: Callable[[Workspace], Any] = load_workspace_classifier,
+                 open_store: StoreOpener = open_chroma_store) -> None:
+        """`options`: the embedders' options by key (see `coverlens.registry.Option`)."""
         self.workspace = workspace
         self.chroma_url = chroma_url
-        self.clip_model, self.clip_pretrained = clip_model, clip_pretrained
+        self.registry = registry or REGISTRY
+        self._load_classifier, self._open_store = load_classifier, open_store
         self._classifier: Any = None
-        self._classifier_stamp: int | None = None
+        self._classifier_stamp: Any = None
         self._store: CoverStore | None = None
-        self._clip: tuple[Embedder | None, str] | None = None
         self._clusters: dict[str, tuple[int | None, Any]] = {}
+        self.context = BuildContext(workspace, self.classifier, dict(options or {}), self._stored_identity)
+        self.kept = Kept(self.registry, self.context)
 
     # -- collaborators, built on first use ------------------------------------------------------
     def classifier(self) -> Any:
         """The workspace's classifier, verified by `load_classifier`; reloaded when it is retrained."""
-        sidecar = self.workspace.model_dir / "model.json"
-        stamp = sidecar.stat().st_mtime_ns if sidecar.exists() else None
+        stamp = model_stamp(self.context)
         if self._classifier is None or stamp != self._classifier_stamp:
-            from coverlens.classifier import load_classifier
-
-            self._classifier, self._classifier_stamp = load_classifier(self.workspace), stamp
+            self._classifier, self._classifier_stamp = self._load_classifier(self.workspace), stamp
         return self._classifier
 
-    def embedder(self, name: str) -> Embedder:
-        if name == FINETUNED:
-            return self.classifier().embedder() if has_model(self.workspace) else finetuned_embedder(self.workspace)
-        if name == CLIP:
-            found, reason = self.clip()
-            if found is None:
-                raise CoverlensError(f"CLIP comparator unavailable: {reason}")
-            return found
-        raise CoverlensError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDER_NAMES)}")
+    def embedder_choices(self) -> list[str]:
+        return self.registry.offered()
 
-    def clip(self) -> tuple[Embedder | None, str]:
-        """The CLIP comparator (or None and why). Unless a model was named, it is the one the stored
-        CLIP vectors were made with, so queries stay comparable with the index."""
-        if self._clip is None:
-            model, pretrained = self.clip_model, self.clip_pretrained
-            if not (model or pretrained):
-                model, pretrained = self._stored_clip_choice()
-            self._clip = clip_embedder(model, pretrained)
-        return self._clip
+    def _name(self, embedder: str | None) -> str:
+        return embedder or self.registry.default_embedder
 
-    def _stored_clip_choice(self) -> tuple[str | None, str | None]:
+    def embedder(self, name: str | None = None) -> Embedder:
+        """The registered embedder `name`, built once and kept (a CoverlensError says why it cannot be had)."""
+        return self.kept.embedder(self._name(name))
+
+    def _stored_identity(self, name: str) -> dict[str, Any] | None:
         try:
-            identity = self.stored_collection(CLIP).identity
+            return self.stored_collection(name).identity
         except CoverlensError:
-            return None, None
-        return identity.get("model"), identity.get("pretrained")
+            return None
 
     def store(self) -> CoverStore:
         if self._store is None:
-            from coverlens.store import CoverStore
-
-            self._store = CoverStore.open(self.workspace, url=self.chroma_url)
+            self._store = self._open_store(self.workspace, url=self.chroma_url)
         return self._store
 
     def close(self) -> None:
@@ -147,12 +109,13 @@ class CoverlensService:
             self._store.close()
             self._store = None
 
-    def collection(self, name: str) -> CoverCollection:
+    def collection(self, name: str | None = None) -> CoverCollection:
         embedder = self.embedder(name)
         return self.store().collection_for(embedder.name, embedder.identity)
 
-    def stored_collection(self, name: str) -> CoverCollection:
+    def stored_collection(self, name: str | None = None) -> CoverCollection:
         """The collection of `name` vectors, read without loading any model."""
+        name = self._name(name)
         infos = [c for c in self.store().list_collections() if c.embedder == name and c.count]
         if not infos:
             raise StoreError(f"no {name} vectors in the store of {self.workspace.root}; run `coverlens index` first")
@@ -181,10 +144,13 @@ class CoverlensService:
         covers = distinct_covers(load_catalog(self.workspace)).sort_values("path").head(limit)
         return list(zip(covers["path"], covers["genre"], strict=True))
 
-    def catalog(self, library: Path, progress: ProgressCallback | None = None) -> CatalogSummary:
+    def catalog(self, library: Path | None, progress: ProgressCallback | None = None,
+                **options: Any) -> CatalogSummary:
+        """Catalog `library` (None: the one catalogued before); `options` go to `run_catalog`."""
         from coverlens.catalog import run_catalog
 
-        return run_catalog(self.workspace, Path(library), progress=iterate_with(progress, "catalog"))
+        return run_catalog(self.workspace, Path(library) if library is not None else None,
+                           progress=iterate_with(progress, "catalog"), **options)
 
     def overview(self) -> LibraryOverview:
         from coverlens.catalog import load_catalog
@@ -192,8 +158,30 @@ class CoverlensService:
 
         return overview(load_catalog(self.workspace))
 
+    def inspect(self, placeholder_min: int | None = None) -> InspectJob:
+        from coverlens.catalog import load_catalog
+        from coverlens.inspect_report import DEFAULT_PLACEHOLDER_MIN, write_inspect_report
+
+        view, report = write_inspect_report(self.workspace, load_catalog(self.workspace),
+                                            placeholder_min=placeholder_min or DEFAULT_PLACEHOLDER_MIN)
+        return InspectJob(view, Path(report))
+
+    # -- the model -------------------------------------------------------------------------------
+    def train(self, config: TrainConfig, *, progress: bool = True) -> TrainResult:
+        from coverlens.classifier import train_classifier
+
+        return train_classifier(self.workspace, config, progress=progress)  # a new model file: a new stamp
+
+    def predict(self, paths: Sequence[Path], *, k: int = PREDICT_TOP_K, tta: bool = False,
+                vote_k: int = VOTE_K) -> list[PredictionJob]:
+        """The head's top genres for each file, with the KNN vote beside it once the covers are indexed."""
+        from coverlens.classifier import predict_files
+
+        records = predict_files(self.classifier(), list(paths), k=k, tta=tta)
+        return [PredictionJob(r, None if r.error else self.vote_for(r.path, k=vote_k)) for r in records]
+
     # -- search ----------------------------------------------------------------------------------
-    def read_query(self, source: Path | str | bytes) -> tuple[Any, str]:
+    def read_query(self, source: Source) -> tuple[Any, str]:
         from coverlens.search.similar import content_id
 
         if isinstance(source, bytes):
@@ -205,11 +193,12 @@ class CoverlensService:
         image, _ = decode_image(data, name=name)
         return image, content_id(data)
 
-    def search(self, source: Path | str | bytes, *, k: int = 10, offset: int = 0,
-               embedder: str = FINETUNED, vote_k: int = VOTE_K) -> SearchResult:
+    def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
+               vote_k: int = VOTE_K) -> SearchResult:
         """Head prediction, KNN vote with evidence, nearest covers and cluster of one query cover."""
         from coverlens.search.similar import similar_covers, vote_on_train
 
+        name = self._name(embedder)
         image, query_id = self.read_query(source)
         result = SearchResult(query_id, [], None, [], None, None)
         if has_model(self.workspace):
@@ -220,25 +209,36 @@ class CoverlensService:
         else:
             result.notes.append(NO_MODEL)
         try:
-            collection = self.collection(embedder)
+            collection = self.collection(name)
         except CoverlensError as exc:
             result.notes.append(str(exc))
             return result
         if collection.count() == 0:
-            result.notes.append(f"nothing indexed for {embedder} yet; run `coverlens index`")
+            result.notes.append(f"nothing indexed for {name} yet; run `coverlens index`")
             return result
-        found = similar_covers(image, self.embedder(embedder), collection, k=k, offset=offset, query_id=query_id)
+        found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id)
         result.neighbours = found.hits
         if found.vector is not None:
             result.vote = vote_on_train(found.vector, collection, vote_k, exclude_id=query_id)
-            result.cluster = self._place(embedder, found.vector)
+            result.cluster = self._place(name, found.vector)
         if result.head and result.vote and result.vote.genre:
             result.agree = result.head[0].genre == result.vote.genre
             if not result.agree:
                 result.notes.append(f"the head says {result.head[0].genre}, the neighbours vote {result.vote.genre}")
         return result
 
-    def vote_for(self, source: Path | str | bytes, *, embedder: str = FINETUNED, k: int = VOTE_K) -> Vote | None:
+    def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
+                embedder: str | None = None) -> list[SimilarCover]:
+        """The stored covers nearest to `source` (the query cover itself left out), with their files."""
+        from coverlens.search.similar import similar_covers
+
+        image, query_id = self.read_query(source)
+        self.stored_collection(embedder)  # "run coverlens index" before any model loads
+        found = similar_covers(image, self.embedder(embedder), self.collection(embedder), k=k, offset=offset,
+                               query_id=query_id)
+        return [SimilarCover(hit, self.cover_path(hit.path)) for hit in found.hits]
+
+    def vote_for(self, source: Source, *, embedder: str | None = None, k: int = VOTE_K) -> Vote | None:
         """The KNN genre vote of the nearest training covers, or None when nothing is indexed yet."""
         from coverlens.search.similar import embed_one, vote_on_train
 
@@ -274,109 +274,16 @@ class CoverlensService:
         return ClusterPlacement(cluster_id, dominant, strength)
 
     # -- jobs --------------------------------------------------------------------------------------
-    def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False) -> str:
-        from coverlens.indexer import build_embedders, index_covers
-        from coverlens.store import CoverStore
+    def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
+              batch_size: int = BATCH_SIZE, readers: int | None = None) -> IndexJob:
+        """Embed the catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had)."""
+        from coverlens.indexer import choose_embedders, index_covers
 
-        choice = build_embedders(self.workspace, embedder, finetuned_loader=lambda: self.embedder(FINETUNED),
-                                 clip_loader=self.clip)
+        self.workspace.require_catalog()
+        choice = choose_embedders(self.registry, embedder, self.kept.embedder)
         self.close()  # one client per store directory in this process: the writer's
-        with CoverStore.open(self.workspace, url=self.chroma_url, writer=True) as store:
-            report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
-                                  progress=iterate_with(progress, "index"))
-        return "\n".join([*choice.notes, *report.summary_lines()])
-
-    def clusters(self, embedder: str = FINETUNED) -> ClusterReport | None:
-        from coverlens.search.cluster_files import load_clusters
-
-        loaded = load_clusters(self.workspace, embedder)
-        return loaded[0] if loaded else None
-
-    def cluster_map_path(self, embedder: str = FINETUNED) -> Path | None:
-        from coverlens.search.jobs import cluster_map_path
-
-        path = cluster_map_path(self.workspace, embedder)
-        return path if path.exists() else None
-
-    def run_clusters(self, embedder: str = FINETUNED, **params: Any) -> ClusterReport:
-        from coverlens.search.jobs import cluster_stored
-
-        return cluster_stored(self.workspace, self.stored_collection(embedder).fetch(), embedder, **params).report
-
-    def cluster_members(self, cluster_id: int, embedder: str = FINETUNED, limit: int = 48) -> list[Hit]:
-        """Covers of one cluster, most typical first (similarity = HDBSCAN membership strength)."""
-        import csv
-
-        from coverlens.search.cluster_files import ClusterFiles
-
-        labels = ClusterFiles.of(self.workspace, embedder).labels
-        if not labels.exists():
-            return []
-        with open(labels, newline="", encoding="utf-8") as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["cluster"]) == cluster_id]
-        rows.sort(key=lambda r: -float(r["probability"]))
-        rows = rows[:limit]
-        stored = self.stored_collection(embedder).fetch([r["id"] for r in rows])
-        meta = dict(zip(stored.ids, stored.metadatas, strict=True))
-        return [Hit(r["id"], float(r["probability"]), str(meta.get(r["id"], {}).get("path", "")),
-                    str(meta.get(r["id"], {}).get("genre", "")), str(meta.get(r["id"], {}).get("split", "")))
-                for r in rows if r["id"] in meta]
-
-    def suspects(self, embedder: str = FINETUNED, **params: Any) -> SuspectsReport:
-        from coverlens.search.jobs import suspects_of_stored
-
-        root = self.library_root()
-        return suspects_of_stored(self.workspace, self.stored_collection(embedder).fetch(), embedder,
-                                  show_path=(lambda rel: str(root / rel)) if root else None, **params)
-
-    def evaluation(self) -> dict[str, Any] | None:
-        path = self.workspace.reports_dir / "evaluation.json"
-        return read_json(path) if path.exists() else None
-
-    def evaluation_files(self) -> dict[str, Any]:
-        reports = self.workspace.reports_dir
-        return {"table_md": reports / "evaluation.md", "confusion": sorted(reports.glob("confusion_*.png")),
-                "per_genre_f1": reports / "per_genre_f1.png"}
-
-    def run_evaluation(self, progress: ProgressCallback | None = None, **options: Any) -> dict[str, Any]:
-        from coverlens.evaluate.collaborators import build_collaborators
-        from coverlens.evaluate.runner import run_evaluation
-
-        found = build_collaborators(self.workspace)
-        run_evaluation(self.workspace, **found.as_kwargs(), **options,
-                       progress=(lambda label: iterate_with(progress, label)) if progress else None)
-        return self.evaluation() or {}
-
-    # -- state -------------------------------------------------------------------------------------
-    def status(self) -> EngineStatus:
-        catalogued = len(self.library_covers(limit=10**9)) if self.workspace.catalog_file.exists() else 0
-        model = has_model(self.workspace)
-        indexed: dict[str, int] = {}
-        if self.workspace.store_dir.exists() or self.chroma_url:
-            try:
-                for info in self.store().list_collections():
-                    indexed[info.embedder] = indexed.get(info.embedder, 0) + info.count
-            except CoverlensError:
-                pass
-        clip, clip_reason = self.clip()
-        has_clusters = self.clusters() is not None
-        has_evaluation = (self.workspace.reports_dir / "evaluation.json").exists()
-        if not catalogued:
-            step = "catalog a library: `coverlens catalog LIBRARY` (or the Library tab)"
-        elif not model:
-            step = "train the classifier: `coverlens train`"
-        elif not indexed.get(FINETUNED):
-            step = "index the covers: `coverlens index` (or the Library tab)"
-        elif not has_clusters:
-            step = "find clusters: `coverlens clusters` (or the Clusters tab)"
-        elif not has_evaluation:
-            step = "evaluate: `coverlens evaluate` (or the Evaluation tab)"
-        else:
-            step = "all set: search a cover"
-        return EngineStatus(
-            workspace=self.workspace.root, library_root=self.library_root(), catalogued=catalogued,
-            has_model=model, model_note="" if model else NO_MODEL, indexed=indexed,
-            clip_available=clip is not None,
-            clip_note="" if clip is not None else clip_reason,
-            has_clusters=has_clusters, has_evaluation=has_evaluation, next_step=step,
-        )
+        with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
+            report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild, batch_size=batch_size,
+                                  readers=readers, progress=iterate_with(progress, "index"))
+            location = str(store.location)
+        return IndexJob(report, location, choice.notes)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from coverlens.cli.common import add_workspace_option, workspace_of
-from coverlens.cli.index_commands import add_store_option
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
+from coverlens.cli.common import add_store_option, add_workspace_option, open_service
+from coverlens.defaults import HOST as DEFAULT_HOST
+from coverlens.defaults import PORT as DEFAULT_PORT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,10 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from coverlens.errors import CoverlensError
-    from coverlens.service import CoverlensService
     from coverlens.ui.app import launch_app
 
-    service = CoverlensService(workspace_of(args), chroma_url=args.chroma_url)
+    service = open_service(args)
     try:
         launch_app(service, host=args.host, port=args.port)  # blocks until Ctrl-C
     except OSError as exc:  # gradio's "Cannot find empty port", or an address that cannot be bound

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from coverlens.cli.common import add_workspace_option, print_table, progress_bar, workspace_of
+from coverlens.cli.common import Bars, add_workspace_option, open_service, print_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,26 +55,26 @@ def cmd_sample_library(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     import time
 
-    from coverlens.catalog import run_catalog
-
-    workspace = workspace_of(args)
+    service = open_service(args)
     started = time.perf_counter()
-    summary = run_catalog(workspace, args.library, manifest=args.manifest, seed=args.seed,
-                          test_fraction=args.test_fraction, max_pixels=args.max_pixels,
-                          progress=progress_bar("catalog"))
+    try:
+        summary = service.catalog(args.library, Bars(), manifest=args.manifest, seed=args.seed,
+                                  test_fraction=args.test_fraction, max_pixels=args.max_pixels)
+    finally:
+        service.close()
     elapsed = time.perf_counter() - started
     print(f"{summary.describe()} ({elapsed:.1f}s)")
-    print(f"catalog: {workspace.catalog_file}")
+    print(f"catalog: {service.workspace.catalog_file}")
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from coverlens.catalog import load_catalog
-    from coverlens.inspect_report import DEFAULT_PLACEHOLDER_MIN, write_inspect_report
-
-    workspace = workspace_of(args)
-    view, report = write_inspect_report(
-        workspace, load_catalog(workspace), placeholder_min=args.placeholder_min or DEFAULT_PLACEHOLDER_MIN)
+    service = open_service(args)
+    try:
+        job = service.inspect(args.placeholder_min)
+    finally:
+        service.close()
+    view, report = job.overview, job.report
     print_table([{"genre": g, **c} for g, c in sorted(view.genres.items())])
     print()
     print(f"files {view.files:,} | distinct {view.distinct:,} | unreadable {view.unreadable:,} | "

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from coverlens.classifier.config import DEFAULT_LR, TrainConfig
-from coverlens.cli.common import add_workspace_option, print_table, workspace_of
+from coverlens.cli.common import add_workspace_option, open_service, print_table
+from coverlens.defaults import PREDICT_TOP_K, VOTE_K
 from coverlens.errors import ImageError
 
 
@@ -43,25 +44,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="genre probabilities for cover images (the classifier head)")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--top-k", type=int, default=3, help="genres to show per image (3)")
+    p.add_argument("--top-k", type=int, default=PREDICT_TOP_K, help=f"genres to show per image ({PREDICT_TOP_K})")
     p.add_argument("--tta", action="store_true", help="average over a few crops (slower, a bit steadier)")
     p.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
-    p.add_argument("--vote-k", type=int, default=10,
-                   help="training covers in the KNN vote shown beside the head, when the covers are indexed (10)")
+    p.add_argument("--vote-k", type=int, default=VOTE_K,
+                   help=f"training covers in the KNN vote shown beside the head, when the covers are indexed "
+                   f"({VOTE_K})")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_predict)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from coverlens.classifier import train_classifier
-
     config = TrainConfig(
         arch=args.arch, image_size=args.size, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
         batch_size=args.batch_size, frozen_blocks=args.frozen_blocks, lr=args.lr, find_lr=args.find_lr, seed=args.seed,
         label_smoothing=args.label_smoothing, patience=args.patience, pretrained=not args.no_pretrained,
     )
-    workspace = workspace_of(args)
-    result = train_classifier(workspace, config, progress=not args.quiet)
+    service = open_service(args)
+    try:
+        result = service.train(config, progress=not args.quiet)
+    finally:
+        service.close()
     for problem in result.skipped[:10]:
         print(f"skipped unreadable cover: {problem}", file=sys.stderr)
     if len(result.skipped) > 10:
@@ -76,15 +79,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from coverlens.classifier import predict_files
-    from coverlens.service import CoverlensService
-
-    service = CoverlensService(workspace_of(args))
+    service = open_service(args)
     try:
-        records = predict_files(service.classifier(), args.images, k=args.top_k, tta=args.tta)
-        votes = {r.path: service.vote_for(r.path, k=args.vote_k) for r in records if not r.error}
+        jobs = service.predict(args.images, k=args.top_k, tta=args.tta, vote_k=args.vote_k)
     finally:
         service.close()
+    records = [job.prediction for job in jobs]
+    votes = {job.prediction.path: job.vote for job in jobs if not job.prediction.error}
     if args.json:
         print(json.dumps([{**r.to_dict(), **_vote_dict(r.genre, votes.get(r.path))} for r in records], indent=2))
     else:

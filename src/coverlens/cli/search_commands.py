@@ -5,36 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from coverlens.cli.common import add_workspace_option, print_table, workspace_of
-from coverlens.embedders.factory import EMBEDDER_NAMES
+from coverlens.cli.common import (
+    add_embedder_choice,
+    add_embedder_options,
+    add_store_option,
+    add_workspace_option,
+    open_service,
+    print_table,
+)
+from coverlens.defaults import DUPLICATE_THRESHOLD, SEARCH_K, SUSPECT_MIN_SHARE, SUSPECTS_LIMIT, VOTE_K
 from coverlens.search.clusters import DEFAULT_PCA_DIM
-
-if TYPE_CHECKING:
-    from coverlens.service import CoverlensService
-
-EMBEDDERS = EMBEDDER_NAMES
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--embedder", choices=EMBEDDERS, default="finetuned",
-                        help="which stored vectors to use (default: finetuned)")
-    parser.add_argument("--chroma-url", default=None,
-                        help="Chroma server URL (default: the embedded store in the workspace)")
+    add_embedder_choice(parser)
+    add_store_option(parser)
     add_workspace_option(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("similar", help="the stored covers nearest to an image")
     p.add_argument("image", type=Path)
-    p.add_argument("-k", type=int, default=10, help="how many covers (default 10)")
+    p.add_argument("-k", type=int, default=SEARCH_K, help=f"how many covers (default {SEARCH_K})")
     p.add_argument("--offset", type=int, default=0, help="skip this many first (next page: --offset K)")
     p.add_argument("--json", action="store_true", help="a JSON list instead of score<TAB>path lines")
-    p.add_argument("--clip-model", default=None, help="with --embedder clip: open_clip model name "
-                   "(default: the one the stored vectors were made with)")
-    p.add_argument("--clip-pretrained", default=None, help="with --embedder clip: pretrained tag, weights "
-                   "file or local-dir:FOLDER (default: the one the stored vectors were made with)")
+    add_embedder_options(p)
     _add_store_options(p)
     p.set_defaults(handler=cmd_similar)
 
@@ -49,53 +45,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_clusters)
 
     p = subparsers.add_parser("suspects", help="covers that look mislabelled, and near-duplicate covers")
-    p.add_argument("-k", "--k", type=int, default=10, help="neighbours that vote (default 10)")
-    p.add_argument("--min-share", type=float, default=0.7, help="vote share for another genre (default 0.7)")
-    p.add_argument("--threshold", type=float, default=0.97, help="near-duplicate similarity (default 0.97)")
-    p.add_argument("--limit", type=int, default=20, help="rows of each list printed (the reports hold all)")
+    p.add_argument("-k", "--k", type=int, default=VOTE_K, help=f"neighbours that vote (default {VOTE_K})")
+    p.add_argument("--min-share", type=float, default=SUSPECT_MIN_SHARE,
+                   help=f"vote share for another genre (default {SUSPECT_MIN_SHARE})")
+    p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD,
+                   help=f"near-duplicate similarity (default {DUPLICATE_THRESHOLD})")
+    p.add_argument("--limit", type=int, default=SUSPECTS_LIMIT,
+                   help=f"rows of each list printed (default {SUSPECTS_LIMIT}; the reports hold all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_store_options(p)
     p.set_defaults(handler=cmd_suspects)
 
 
-def _service(args: argparse.Namespace) -> CoverlensService:
-    from coverlens.service import CoverlensService
-
-    return CoverlensService(workspace_of(args), chroma_url=args.chroma_url,
-                            clip_model=getattr(args, "clip_model", None),
-                            clip_pretrained=getattr(args, "clip_pretrained", None))
-
-
 def cmd_similar(args: argparse.Namespace) -> int:
-    from coverlens.search.similar import hits_as_dicts, similar_covers
+    from coverlens.search.similar import hits_as_dicts
 
-    service = _service(args)
+    service = open_service(args)
     try:
-        image, query_id = service.read_query(args.image)
-        service.stored_collection(args.embedder)  # "run coverlens index" before any model loads
-        result = similar_covers(image, service.embedder(args.embedder), service.collection(args.embedder),
-                                k=args.k, offset=args.offset, query_id=query_id)
-        paths = [str(service.cover_path(hit.path)) for hit in result.hits]
+        found = service.similar(args.image, k=args.k, offset=args.offset, embedder=args.embedder)
     finally:
         service.close()
     if args.json:
-        print(json.dumps(hits_as_dicts(result.hits, paths), indent=2))
+        print(json.dumps(hits_as_dicts([f.hit for f in found], [str(f.path) for f in found]), indent=2))
         return 0
-    for hit, path in zip(result.hits, paths, strict=True):
-        print(f"{hit.similarity:.4f}\t{path}")
+    for cover in found:
+        print(f"{cover.hit.similarity:.4f}\t{cover.path}")
     return 0
 
 
 def cmd_clusters(args: argparse.Namespace) -> int:
-    from coverlens.search.jobs import cluster_stored
-
-    service = _service(args)
+    service = open_service(args)
     try:
-        stored = service.stored_collection(args.embedder).fetch()
+        job = service.run_clusters(args.embedder, min_cluster_size=args.min_cluster_size,
+                                   min_samples=args.min_samples, pca_dim=args.pca_dim, projection=args.projection)
     finally:
         service.close()
-    job = cluster_stored(service.workspace, stored, args.embedder, min_cluster_size=args.min_cluster_size,
-                         min_samples=args.min_samples, pca_dim=args.pca_dim, projection=args.projection)
     report = job.report
     print_table([{"cluster": c.cluster_id, "size": c.size, "dominant genre": c.dominant_genre,
                   "purity": f"{c.purity:.0%}", "top genres": c.top_genres()} for c in report.clusters])
@@ -116,7 +100,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
 def cmd_suspects(args: argparse.Namespace) -> int:
     from coverlens.search.suspects_report import suspects_json
 
-    service = _service(args)
+    service = open_service(args)
     try:
         found = service.suspects(args.embedder, k=args.k, min_share=args.min_share, threshold=args.threshold)
         show = service.cover_path if service.library_root() else Path

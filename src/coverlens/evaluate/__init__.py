@@ -1,7 +1,8 @@
 """Side-by-side evaluation on the held-out split: metrics, methods, report and plots.
 
-`run_evaluation(workspace, classifier=..., imagenet_embedder=..., ...)` takes its collaborators;
-`build_collaborators(workspace)` loads the real ones (torch and friends only then).
+`run_evaluation(workspace, signals={name: model}, embedders={name: embedder}, ...)` takes its
+collaborators; its rows come from `coverlens.registry`. `build_collaborators(workspace)` builds the
+real ones (torch and friends only then); the service passes the ones it keeps.
 """
 
 from __future__ import annotations

@@ -1,81 +1,69 @@
-"""The one factory that loads the real evaluation collaborators (torch, fastai, open_clip only here).
+"""The evaluation's collaborators, read from the registry: every genre signal and every embedder
+with an evaluation row, built (or taken from the service's kept ones) when they can be had.
 
-Each loader turns "cannot have it" (no trained model, no ImageNet weights, no CLIP weights, a
-module not installed) into a reason string for the report, never into a crash or a made-up row.
+Each "cannot have it" (no trained model, no ImageNet weights, no CLIP weights, a module not
+installed) becomes a reason string for the report, never a crash or a made-up row.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coverlens.errors import CoverlensError
-from coverlens.evaluate.methods import HEAD, KNN_CLIP, KNN_FINETUNED, KNN_IMAGENET
 
 if TYPE_CHECKING:
     from coverlens.embedders import Embedder
+    from coverlens.registry import GenreModel, Kept, Registry
     from coverlens.workspace import Workspace
 
 
 @dataclass
 class Collaborators:
-    classifier: Any | None = None
-    imagenet_embedder: Embedder | None = None
-    finetuned_embedder: Embedder | None = None
-    clip_embedder: Embedder | None = None
-    unavailable: dict[str, str] = field(default_factory=dict)  # method slug -> why it is missing
+    signals: dict[str, GenreModel] = field(default_factory=dict)  # signal name -> model
+    embedders: dict[str, Embedder] = field(default_factory=dict)  # embedder name -> embedder
+    unavailable: dict[str, str] = field(default_factory=dict)  # evaluation slug -> why it is missing
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `run_evaluation`."""
-        return {"classifier": self.classifier, "imagenet_embedder": self.imagenet_embedder,
-                "finetuned_embedder": self.finetuned_embedder, "clip_embedder": self.clip_embedder,
+        return {"signals": dict(self.signals), "embedders": dict(self.embedders),
                 "unavailable": dict(self.unavailable)}
 
 
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise CoverlensError(f"{name} cannot be imported ({exc})") from exc
+def default_kept(workspace: Workspace, registry: Registry) -> Kept:
+    """Fresh builders over the workspace's own model (what the service does, without a service)."""
+    from coverlens.registry import BuildContext, Kept
+
+    def classifier() -> Any:
+        from coverlens.classifier import load_classifier
+
+        return load_classifier(workspace)
+
+    return Kept(registry, BuildContext(workspace, classifier))
 
 
-def build_collaborators(workspace: Workspace, *, classifier: bool = True, imagenet: bool = True,
-                        clip: bool = True) -> Collaborators:
-    """Load what can be loaded; what cannot gets a reason in `unavailable`."""
-    from coverlens.embedders.factory import NO_MODEL, clip_embedder, has_model
+def build_collaborators(workspace: Workspace, *, skip: Mapping[str, str] | None = None,
+                        registry: Registry | None = None, kept: Kept | None = None) -> Collaborators:
+    """Build what can be built; what cannot gets a reason in `unavailable`. `skip` maps a signal or
+    embedder name to why it is left out (e.g. "--no-clip given")."""
+    from coverlens.registry import REGISTRY
 
+    registry = registry or REGISTRY
+    kept = kept or default_kept(workspace, registry)
     found = Collaborators()
-    if classifier and not has_model(workspace):  # say so without importing fastai
-        found.unavailable[HEAD.slug] = found.unavailable[KNN_FINETUNED.slug] = NO_MODEL
-    elif classifier:
+    for spec, row in registry.evaluated():
+        if spec.name in (skip or {}):
+            found.unavailable[row.slug] = (skip or {})[spec.name]
+            continue
+        is_signal = spec in registry.signals()
         try:
-            found.classifier = _module("coverlens.classifier").load_classifier(workspace)
+            built = kept.signal(spec.name) if is_signal else kept.embedder(spec.name)
         except CoverlensError as exc:
-            found.unavailable[HEAD.slug] = str(exc)
-            found.unavailable[KNN_FINETUNED.slug] = f"no fine-tuned backbone: {exc}"
-        else:
-            try:
-                found.finetuned_embedder = found.classifier.embedder()
-            except CoverlensError as exc:
-                found.unavailable[KNN_FINETUNED.slug] = str(exc)
-    else:
-        found.unavailable[HEAD.slug] = found.unavailable[KNN_FINETUNED.slug] = "not requested"
-    if imagenet:
-        try:
-            backbone = _module("coverlens.embedders.backbone")
-            found.imagenet_embedder = backbone.ImagenetBackboneEmbedder(arch="mobilenet_v2", pretrained=True)
-        except CoverlensError as exc:
-            found.unavailable[KNN_IMAGENET.slug] = str(exc)
-    else:
-        found.unavailable[KNN_IMAGENET.slug] = "not requested"
-    if clip:
-        try:
-            found.clip_embedder, reason = clip_embedder()
-        except ImportError as exc:
-            found.clip_embedder, reason = None, f"coverlens.embedders.clip cannot be imported ({exc})"
-        if found.clip_embedder is None:
-            found.unavailable[KNN_CLIP.slug] = reason
-    else:
-        found.unavailable[KNN_CLIP.slug] = "--no-clip given"
+            found.unavailable[row.slug] = str(exc)
+            continue
+        except ImportError as exc:  # an optional module not installed
+            found.unavailable[row.slug] = f"{exc.name or 'a module'} cannot be imported ({exc})"
+            continue
+        (found.signals if is_signal else found.embedders)[spec.name] = built
     return found

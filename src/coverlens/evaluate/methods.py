@@ -22,13 +22,8 @@ class Method:
     name: str
 
 
-HEAD = Method("head", "fastai head")
-KNN_IMAGENET = Method("knn-imagenet", "KNN k=5, ImageNet features (baseline)")
-KNN_FINETUNED = Method("knn-finetuned", "KNN vote, fine-tuned embeddings")
-KNN_CLIP = Method("knn-clip", "KNN vote, CLIP embeddings")
+# The other rows (genre signals, one KNN vote per embedder) are declared in `coverlens.registry`.
 MAJORITY = Method("majority", "majority class (chance)")
-METHODS = (HEAD, KNN_IMAGENET, KNN_FINETUNED, KNN_CLIP, MAJORITY)
-BASELINE_K = 5  # the original notebook's plain KNN
 
 
 def align_columns(proba: np.ndarray, source: Sequence[str], target: Sequence[str]) -> np.ndarray:

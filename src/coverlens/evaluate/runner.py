@@ -13,19 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.errors import CoverlensError, WorkspaceError
-from coverlens.evaluate.methods import (
-    BASELINE_K,
-    HEAD,
-    KNN_CLIP,
-    KNN_FINETUNED,
-    KNN_IMAGENET,
-    MAJORITY,
-    Method,
-    align_columns,
-    knn_proba,
-    majority_proba,
-)
+from coverlens.defaults import BASELINE_K, BATCH_SIZE, EVAL_K
+from coverlens.errors import WorkspaceError
+from coverlens.evaluate.methods import MAJORITY, Method, align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics
 from coverlens.evaluate.passes import Feed, PassResult, Progress, run_pass
 from coverlens.evaluate.report import EvaluationReport, MethodResult, write_report
@@ -35,16 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from coverlens.embedders import Embedder
+    from coverlens.registry import EvalRow, GenreModel, Registry
     from coverlens.workspace import Workspace
-
-CLIP_UNAVAILABLE = "CLIP comparator unavailable: "
-STORED = (KNN_FINETUNED.slug, KNN_CLIP.slug)  # the embedders the indexer keeps vectors for
-MISSING = {
-    HEAD.slug: "no trained model (run `coverlens train`)",
-    KNN_IMAGENET.slug: "no ImageNet embedder",
-    KNN_FINETUNED.slug: "no fine-tuned embedder (run `coverlens train`)",
-    KNN_CLIP.slug: "no CLIP embedder given",
-}
 
 
 @dataclass
@@ -102,44 +84,46 @@ def _references(slug: str, stored: StoredReferences | None, train: Split, train_
 def run_evaluation(
     workspace: Workspace,
     *,
-    classifier: Any | None = None,
-    imagenet_embedder: Embedder | None = None,
-    finetuned_embedder: Embedder | None = None,
-    clip_embedder: Embedder | None = None,
+    signals: Mapping[str, GenreModel] | None = None,
+    embedders: Mapping[str, Embedder] | None = None,
     unavailable: Mapping[str, str] | None = None,
+    registry: Registry | None = None,
     tta: bool = False,
-    k: int = 10,
-    baseline_k: int = BASELINE_K,
+    k: int = EVAL_K,
     limit: int | None = None,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     vector_source: VectorSource | None = None,
     progress: Callable[[str], Progress] | None = None,
     write: bool = True,
 ) -> EvaluationReport:
-    """Score every available method on the held-out covers; write the report files when `write`.
+    """Score every registered row on the held-out covers; write the report files when `write`.
 
-    `classifier` needs `.classes` and `.predict_proba(images, tta=)`; embedders follow the
-    `Embedder` protocol. `unavailable` maps a method slug to why its collaborator is missing.
-    `vector_source` gives stored train vectors (default: the workspace's Chroma store).
+    Rows come from the registry, in its order: each genre signal (`signals`: name -> a model with
+    `.classes` and `.predict_proba(images, tta=)`), each embedder's KNN vote (`embedders`: name ->
+    an `Embedder`), then the chance row. `unavailable` maps a row's slug to why its collaborator is
+    missing. `vector_source` gives stored train vectors (default: the workspace's Chroma store).
     """
     import numpy as np
 
-    if k < 1 or baseline_k < 1 or batch_size < 1 or (limit is not None and limit < 1):
-        raise ValueError("k, baseline_k, batch_size and limit must be at least 1")
+    from coverlens.registry import REGISTRY
+
+    registry = registry or REGISTRY
+    if k < 1 or batch_size < 1 or (limit is not None and limit < 1):
+        raise ValueError("k, batch_size and limit must be at least 1")
     classes, train, test, held_out = load_splits(workspace, limit=limit, seed=seed)
-    reasons = {**MISSING, **(unavailable or {})}
+    rows = dict(registry.evaluated_rows())
+    stored_slugs = {spec.evaluation.slug for spec in registry.embedders() if spec.indexed and spec.evaluation}
+    reasons = {row.slug: row.missing or f"no {row.slug} given" for row in rows.values()}
+    reasons.update(unavailable or {})
     notes: list[str] = []
-    if finetuned_embedder is None and callable(getattr(classifier, "embedder", None)):
-        try:
-            finetuned_embedder = classifier.embedder()
-        except CoverlensError as exc:
-            reasons[KNN_FINETUNED.slug] = f"fine-tuned embedder unavailable: {exc}"
-    embedders = {slug: e for slug, e in ((KNN_IMAGENET.slug, imagenet_embedder),
-                                         (KNN_FINETUNED.slug, finetuned_embedder),
-                                         (KNN_CLIP.slug, clip_embedder)) if e is not None}
+    unknown = sorted(set(signals or {}) | set(embedders or {}) - set(rows))
+    if unknown:
+        raise ValueError(f"not registered for evaluation: {', '.join(unknown)}")
+    models = {rows[name].slug: model for name, model in (signals or {}).items()}
+    vectors_of = {rows[name].slug: e for name, e in (embedders or {}).items()}
     source = vector_source or chroma_vector_source(workspace)
-    stored = {slug: source(e, train.ids) for slug, e in embedders.items() if slug in STORED}
+    stored = {slug: source(e, train.ids) for slug, e in vectors_of.items() if slug in stored_slugs}
     for slug, found in stored.items():
         notes.append(f"{slug}: {found.note}")
 
@@ -147,12 +131,12 @@ def run_evaluation(
         have = set(found.ids) if found is not None else set()
         return {i for i, cover_id in enumerate(train.ids) if cover_id not in have}
 
-    train_feeds = {slug: Feed(e.embed, missing_from(stored.get(slug))) for slug, e in embedders.items()}
+    train_feeds = {slug: Feed(e.embed, missing_from(stored.get(slug))) for slug, e in vectors_of.items()}
     train_pass = run_pass(train.paths, {s: f for s, f in train_feeds.items() if f.wanted},
                           batch_size=batch_size, progress=progress("train covers") if progress else None)
-    test_feeds = {slug: Feed(e.embed) for slug, e in embedders.items() if slug not in train_pass.failed}
-    if classifier is not None:
-        test_feeds[HEAD.slug] = Feed(lambda images: classifier.predict_proba(images, tta=tta))
+    test_feeds = {slug: Feed(e.embed) for slug, e in vectors_of.items() if slug not in train_pass.failed}
+    for slug, model in models.items():
+        test_feeds[slug] = Feed(lambda images, model=model: model.predict_proba(images, tta=tta))
     test_pass = run_pass(test.paths, test_feeds, batch_size=batch_size,
                          progress=progress("test covers") if progress else None)
     kept = test_pass.decoded if test_feeds else list(range(len(test.ids)))  # the chance row needs no image
@@ -169,43 +153,35 @@ def run_evaluation(
     def scored(method: Method, proba: np.ndarray, seconds: float, note: str = "") -> MethodResult:
         return MethodResult(method.slug, method.name, compute_metrics(y_true, proba, classes), seconds, note)
 
-    def skipped(method: Method) -> MethodResult:
-        reason = failed.get(method.slug) or reasons[method.slug]
-        if method is KNN_CLIP and not reason.startswith(CLIP_UNAVAILABLE):
-            reason = CLIP_UNAVAILABLE + reason
-        return MethodResult(method.slug, method.name, None, None, reason)
+    def skipped(row: EvalRow) -> MethodResult:
+        reason = failed.get(row.slug) or reasons[row.slug]
+        if row.reason_prefix and not reason.startswith(row.reason_prefix):
+            reason = row.reason_prefix + reason
+        return MethodResult(row.slug, row.name, None, None, reason)
 
     results: list[MethodResult] = []
-    if HEAD.slug in test_pass.outputs and HEAD.slug not in failed:
-        model_classes = list(classifier.classes)
-        extra, absent = set(model_classes) - set(classes), set(classes) - set(model_classes)
-        note = "TTA" if tta else ""
-        if extra or absent:
-            notes.append(f"{HEAD.slug}: model genres not in the catalog (ignored): {sorted(extra)}; "
-                         f"catalog genres the model never predicts: {sorted(absent)}")
-        proba = align_columns(test_pass.outputs[HEAD.slug], model_classes, classes)
-        results.append(scored(HEAD, proba, test_pass.seconds[HEAD.slug], note))
-    else:
-        results.append(skipped(HEAD))
-    for method, method_k, weighted in ((KNN_IMAGENET, baseline_k, False), (KNN_FINETUNED, k, True),
-                                       (KNN_CLIP, k, True)):
-        if method.slug not in test_pass.outputs or method.slug in failed:
-            results.append(skipped(method))
-            continue
-        found = stored.get(method.slug)
-        references = _references(method.slug, found, train, train_pass)
-        if references is None:
-            failed[method.slug] = "no train cover could be opened to vote with"
-            results.append(skipped(method))
-            continue
-        refs, labels, said = references
-        started = time.perf_counter()
-        proba = knn_proba(test_pass.outputs[method.slug], refs, labels, len(classes),
-                          k=method_k, weighted=weighted)
-        seconds = (time.perf_counter() - started + test_pass.seconds[method.slug]
-                   + train_pass.seconds.get(method.slug, 0.0) + (found.seconds if found else 0.0))
-        kind = "similarity-weighted" if weighted else "plain majority"
-        results.append(scored(method, proba, seconds, f"k={method_k}, {kind}; references: {said}"))
+    for row in rows.values():
+        if row.slug not in test_pass.outputs or row.slug in failed:
+            results.append(skipped(row))
+        elif row.slug in models:
+            results.append(_signal_row(row, models[row.slug], test_pass, classes, tta, notes, scored))
+        else:
+            found = stored.get(row.slug)
+            references = _references(row.slug, found, train, train_pass)
+            if references is None:
+                failed[row.slug] = "no train cover could be opened to vote with"
+                results.append(skipped(row))
+                continue
+            refs, labels, said = references
+            row_k = row.k or k
+            started = time.perf_counter()
+            proba = knn_proba(test_pass.outputs[row.slug], refs, labels, len(classes), k=row_k,
+                              weighted=row.weighted)
+            seconds = (time.perf_counter() - started + test_pass.seconds[row.slug]
+                       + train_pass.seconds.get(row.slug, 0.0) + (found.seconds if found else 0.0))
+            kind = "similarity-weighted" if row.weighted else "plain majority"
+            results.append(scored(Method(row.slug, row.name), proba, seconds,
+                                  f"k={row_k}, {kind}; references: {said}"))
     started = time.perf_counter()
     proba = majority_proba(train.labels, len(kept), len(classes))
     top = classes[int(np.argmax(proba[0]))]
@@ -215,8 +191,19 @@ def run_evaluation(
     report = EvaluationReport(
         workspace=str(workspace.root), classes=classes, n_test=len(kept), n_held_out=held_out,
         n_train=len(train.ids), results=results, notes=notes,
-        settings={"k": k, "baseline_k": baseline_k, "tta": tta, "limit": limit, "seed": seed},
+        settings={"k": k, "baseline_k": BASELINE_K, "tta": tta, "limit": limit, "seed": seed},
         decode_seconds=max(0.0, train_pass.wall_seconds + test_pass.wall_seconds - model_seconds),
     )
     return write_report(report, workspace.reports_dir) if write else report
 
+
+def _signal_row(row: EvalRow, model: GenreModel, test_pass: PassResult, classes: list[str], tta: bool,
+                notes: list[str], scored: Callable[..., MethodResult]) -> MethodResult:
+    """A genre signal's row: its probability columns aligned to the catalog's genres."""
+    model_classes = list(model.classes)
+    extra, absent = set(model_classes) - set(classes), set(classes) - set(model_classes)
+    if extra or absent:
+        notes.append(f"{row.slug}: model genres not in the catalog (ignored): {sorted(extra)}; "
+                     f"catalog genres the model never predicts: {sorted(absent)}")
+    proba = align_columns(test_pass.outputs[row.slug], model_classes, classes)
+    return scored(Method(row.slug, row.name), proba, test_pass.seconds[row.slug], "TTA" if tta else "")

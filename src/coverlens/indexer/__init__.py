@@ -5,10 +5,10 @@ in another, so the model's thread does nothing but forward passes; stage times c
 report.
 
 `index_covers(workspace, store, embedders)` takes its embedders as arguments (tests pass fakes);
-`build_embedders(workspace, choice)` is the one factory that makes the real ones.
+`choose_embedders(registry, choice, build)` picks them from the registry of signals.
 """
 
-from coverlens.indexer.embedders import EmbedderChoice, build_embedders
+from coverlens.indexer.embedders import EmbedderChoice, choose_embedders
 from coverlens.indexer.run import CollectionReport, IndexReport, index_covers
 
-__all__ = ["CollectionReport", "EmbedderChoice", "IndexReport", "build_embedders", "index_covers"]
+__all__ = ["CollectionReport", "EmbedderChoice", "IndexReport", "choose_embedders", "index_covers"]

@@ -1,6 +1,6 @@
-"""Which embedders an index run uses: `--embedder all` takes whichever can be had and says why the
-others are left out; naming one makes its absence an error. The embedders themselves come from
-`coverlens.embedders.factory` (the one place that builds real ones)."""
+"""Which embedders an index run uses, read from the registry: `--embedder all` takes every indexed
+embedder that can be had and says why the others are left out; naming one makes its absence an
+error. Building them is the caller's (the service keeps what it built)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from coverlens.errors import CoverlensError, ModelError, WeightsError
+from coverlens.errors import CoverlensError, ModelError
+from coverlens.registry import ALL, Unavailable
 
 if TYPE_CHECKING:
     from coverlens.embedders import Embedder
-    from coverlens.workspace import Workspace
-
-CHOICES = ("all", "finetuned", "clip")
-
+    from coverlens.registry import Registry
 
 @dataclass
 class EmbedderChoice:
@@ -23,39 +21,30 @@ class EmbedderChoice:
     notes: list[str] = field(default_factory=list)  # what was left out and why, to tell the person
 
 
-def build_embedders(workspace: Workspace, choice: str = "all", *, clip_model: str | None = None,
-                    clip_pretrained: str | None = None, device: str | None = None,
-                    finetuned_loader: Callable[[], Embedder] | None = None,
-                    clip_loader: Callable[[], tuple[Embedder | None, str]] | None = None) -> EmbedderChoice:
-    """Embedders for `choice` ("all": whichever can be had; otherwise the one named, or an error).
+def choose_embedders(registry: Registry, choice: str, build: Callable[[str], Embedder]) -> EmbedderChoice:
+    """Embedders for `choice` ("all": whichever can be had; otherwise the one named, or its error).
 
-    The loaders default to building fresh embedders; a caller that already holds them (the
-    service) passes its own so nothing is loaded twice.
+    `build(name)` gives a registered embedder or raises a CoverlensError saying why it cannot.
+    A missing prerequisite that its cheap check names (no model: run `coverlens train`) is told as
+    is; a failure to build is introduced by the embedder's `unavailable_prefix`.
     """
-    from coverlens.embedders.factory import NO_MODEL, clip_embedder, finetuned_embedder
-
-    if choice not in CHOICES:
-        raise ValueError(f"embedder must be one of {', '.join(CHOICES)}, not {choice!r}")
+    if choice not in registry.index_choices():
+        raise ValueError(f"embedder must be one of {', '.join(registry.index_choices())}, not {choice!r}")
     result = EmbedderChoice()
-    problems: list[str] = []  # what could not be had, and why
-    if choice in ("all", "finetuned"):
+    problems: list[tuple[str, bool]] = []  # (what could not be had and why, whether a step is missing)
+    for name in registry.indexed() if choice == ALL else [choice]:
+        spec = registry.embedder(name)
         try:
-            result.embedders.append(finetuned_loader() if finetuned_loader else finetuned_embedder(workspace))
+            result.embedders.append(build(name))
         except CoverlensError as exc:
-            if choice == "finetuned":
+            if choice != ALL:
                 raise
-            problems.append(str(exc) if str(exc) == NO_MODEL else f"fine-tuned embedder unavailable: {exc}")
-    if choice in ("all", "clip"):
-        embedder, reason = clip_loader() if clip_loader else clip_embedder(clip_model, clip_pretrained, device)
-        if embedder is not None:
-            result.embedders.append(embedder)
-        elif choice == "clip":
-            raise WeightsError(f"CLIP comparator unavailable: {reason}")
-        else:
-            problems.append(f"CLIP comparator unavailable: {reason}")
+            missing = isinstance(exc, Unavailable)
+            prefix = "" if missing or str(exc).startswith(spec.unavailable_prefix) else spec.unavailable_prefix
+            problems.append((prefix + str(exc), missing))
     if not result.embedders:
-        raise ModelError("nothing to index with: " + "; ".join(problems))
+        raise ModelError("nothing to index with: " + "; ".join(text for text, _ in problems))
     names = " and ".join(e.name for e in result.embedders)
-    result.notes = [f"{problem} (indexing {names} only)" if problem == NO_MODEL
-                    else f"{problem}; continuing without it (indexing {names} only)" for problem in problems]
+    result.notes = [f"{text} (indexing {names} only)" if missing
+                    else f"{text}; continuing without it (indexing {names} only)" for text, missing in problems]
     return result

@@ -6,11 +6,12 @@ from typing import Any
 
 import gradio as gr
 
+from coverlens.defaults import CLUSTER_MEMBERS
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
-from coverlens.ui.search_tab import EMBEDDERS
+from coverlens.ui.search_tab import embedder_radio
 
-MEMBERS = 48
+MEMBERS = CLUSTER_MEMBERS
 
 
 def build(shell: Shell) -> None:
@@ -18,7 +19,7 @@ def build(shell: Shell) -> None:
     service = shell.service
     with gr.Tab("Clusters", id="clusters") as tab:
         with gr.Row():
-            embedder = gr.Radio(EMBEDDERS, value="finetuned", label="embedding", scale=2)
+            embedder = embedder_radio(service, scale=2)
             run_button = gr.Button("Run clustering", variant="primary", scale=1, elem_id="clusters-run")
         message = gr.Markdown(elem_id="clusters-message")
         summary = gr.Markdown(elem_id="clusters-summary")
@@ -57,7 +58,7 @@ def build(shell: Shell) -> None:
 
     @guarded(kept(len(outputs) - 1))
     def run(embedder_name: str) -> tuple[Any, ...]:
-        report = service.run_clusters(embedder_name)
+        report = service.run_clusters(embedder_name).report
         return view(embedder_name, f"Clustered {report.n_covers:,} covers into {len(report.clusters)} clusters.")
 
     @guarded(cleared(2))

@@ -31,6 +31,12 @@ def hit_gallery(hits: Iterable[Hit], path_of: PathOf) -> list[GalleryItem]:
     return [(str(path_of(h.path)), hit_caption(h)) for h in hits]
 
 
+def _availability(state: Any) -> str:
+    if state.available is None:
+        return "not loaded yet"
+    return f"{'available' if state.available else 'unavailable'}{_suffix(state.note)}"
+
+
 def status_markdown(status: Any) -> str:
     """The engine's state in a few lines, ending with what to do next."""
     indexed = ", ".join(f"{name} {count:,}" for name, count in sorted(status.indexed.items())) or "nothing yet"
@@ -39,7 +45,7 @@ def status_markdown(status: Any) -> str:
         f"**Workspace** `{status.workspace}` · **library** {library} · **{status.catalogued:,}** covers catalogued",
         f"- model: {'ready' if status.has_model else 'none'}{_suffix(status.model_note)}",
         f"- covers indexed per embedder: {indexed}",
-        f"- CLIP comparator: {'available' if status.clip_available else 'unavailable'}{_suffix(status.clip_note)}",
+        *(f"- {state.label}: {_availability(state)}" for state in status.embedders.values()),
         f"- clusters: {'yes' if status.has_clusters else 'not yet'} · "
         f"evaluation: {'yes' if status.has_evaluation else 'not yet'}",
     ]

@@ -60,7 +60,7 @@ def build(shell: Shell) -> None:
 
     @guarded(kept(0))
     def index(progress: gr.Progress = gr.Progress()) -> tuple[str]:
-        return (service.index(progress=progress_callback(progress)),)
+        return (service.index(progress=progress_callback(progress)).summary(),)
 
     tab.select(overview, None, outputs, api_name="overview")
     done = catalog_button.click(catalog, folder, action, api_name="catalog")

@@ -7,13 +7,13 @@ from typing import Any
 
 import gradio as gr
 
+from coverlens.defaults import SEARCH_K
 from coverlens.errors import CoverlensError, ImageError
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded
 
-PAGE = 10  # covers added by each press of "More covers"
+PAGE = SEARCH_K  # covers added by each press of "More covers"
 MAX_K = 100
-EMBEDDERS = ["finetuned", "clip"]
 
 
 def build(shell: Shell) -> None:
@@ -27,7 +27,7 @@ def build(shell: Shell) -> None:
                                filterable=True, allow_custom_value=True, elem_id="search-pick")
             with gr.Row():
                 k = gr.Slider(1, MAX_K, value=PAGE, step=1, label="nearest covers (k)")
-                embedder = gr.Radio(EMBEDDERS, value="finetuned", label="embedding")
+                embedder = embedder_radio(service)
             with gr.Row():
                 search_button = gr.Button("Search", variant="primary", elem_id="search-button")
                 more_button = gr.Button("More covers", elem_id="search-more")
@@ -75,6 +75,12 @@ def build(shell: Shell) -> None:
         search, inputs, outputs, api_visibility="private")
     more_button.click(more, k, k, api_name="more").then(search, inputs, outputs, api_visibility="private")
     shell.on_change(lambda: library_choices(service), pick)
+
+
+def embedder_radio(service: Any, **kwargs: Any) -> gr.Radio:
+    """The embedding choice: the service's registered embedders, the default first."""
+    choices = service.embedder_choices()
+    return gr.Radio(choices, value=choices[0], label="embedding", **kwargs)
 
 
 def library_file(service: Any, relpath: str) -> Path:

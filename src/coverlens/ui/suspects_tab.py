@@ -8,14 +8,14 @@ import gradio as gr
 
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded
-from coverlens.ui.search_tab import EMBEDDERS
+from coverlens.ui.search_tab import embedder_radio
 
 
 def build(shell: Shell) -> None:
     """Lay out the tab inside the current Tabs and wire its events."""
     service = shell.service
     with gr.Tab("Suspects", id="suspects") as tab:
-        embedder = gr.Radio(EMBEDDERS, value="finetuned", label="embedding")
+        embedder = embedder_radio(service)
         message = gr.Markdown(elem_id="suspects-message")
         gr.Markdown("### Label suspects: covers whose nearest neighbours vote for another genre")
         table = gr.Dataframe(label="Label suspects (select a row to see its evidence)", headers=fmt.SUSPECT_COLUMNS,

@@ -1,0 +1,172 @@
+"""What the edges may ask of the engine: `CoverlensAPI`, the records it answers with, progress.
+
+`coverlens.service.CoverlensService` is the real implementation; the app's tests drive a fake
+(`tests/ui_fakes.FakeService`). Both satisfy this Protocol, checked by a test, so they cannot drift.
+Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from coverlens.defaults import (
+    BATCH_SIZE,
+    CLUSTER_MEMBERS,
+    DUPLICATE_THRESHOLD,
+    PREDICT_TOP_K,
+    SEARCH_K,
+    SUSPECT_MIN_SHARE,
+    VOTE_K,
+)
+from coverlens.records import GenreScore, Hit, Vote
+
+if TYPE_CHECKING:
+    from coverlens.catalog import CatalogSummary
+    from coverlens.classifier import Prediction, TrainConfig, TrainResult
+    from coverlens.evaluate import EvaluationReport
+    from coverlens.indexer import IndexReport
+    from coverlens.inspect_report import LibraryOverview
+    from coverlens.search.clusters import ClusterReport
+    from coverlens.search.jobs import ClusterJob, SuspectsReport
+    from coverlens.workspace import Workspace
+
+T = TypeVar("T")
+ProgressCallback = Callable[[float, str], None]
+Source = Path | str | bytes
+
+
+@dataclass(frozen=True)
+class ClusterPlacement:
+    cluster_id: int  # -1: the cover fits no cluster
+    dominant_genre: str
+    strength: float
+
+
+@dataclass
+class SearchResult:
+    query_id: str | None
+    head: list[GenreScore]
+    vote: Vote | None
+    neighbours: list[Hit]
+    cluster: ClusterPlacement | None
+    agree: bool | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EmbedderState:
+    label: str
+    available: bool | None  # None: not known until first used (loading may ask the network)
+    note: str = ""
+
+
+@dataclass
+class EngineStatus:
+    workspace: Path
+    library_root: Path | None
+    catalogued: int
+    has_model: bool
+    model_note: str
+    indexed: dict[str, int]
+    embedders: dict[str, EmbedderState]  # every offered embedder, by name
+    has_clusters: bool
+    has_evaluation: bool
+    next_step: str
+
+
+@dataclass
+class IndexJob:
+    """What an index run did: per-collection counts and stage times, what was left out, where."""
+
+    report: IndexReport
+    location: str  # the store written (a folder or a server URL)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return "\n".join([*self.notes, *self.report.summary_lines()])
+
+
+@dataclass
+class SimilarCover:
+    hit: Hit
+    path: Path  # the cover's file
+
+
+@dataclass
+class PredictionJob:
+    prediction: Prediction
+    vote: Vote | None  # None: the covers are not indexed yet (or the file could not be read)
+
+
+@dataclass
+class InspectJob:
+    overview: LibraryOverview
+    report: Path
+
+
+def iterate_with(callback: ProgressCallback | None, label: str) -> Callable[[Iterable[T], int], Iterable[T]] | None:
+    """Adapt a `callback(fraction, label)` to the `progress(iterable, total)` form the core takes.
+
+    A callback with a `track(label)` method (the CLI's progress bars) supplies its own wrapper.
+    """
+    if callback is None:
+        return None
+    track = getattr(callback, "track", None)
+    if track is not None:
+        return track(label)
+
+    def wrap(items: Iterable[T], total: int) -> Iterator[T]:
+        for done, item in enumerate(items, start=1):
+            callback(done / max(total, 1), f"{label}: {done:,}/{total:,}")
+            yield item
+
+    return wrap
+
+
+@runtime_checkable
+class CoverlensAPI(Protocol):
+    """The engine as the CLI and the app see it. Embedder names come from `embedder_choices()`;
+    None means the default (the first choice)."""
+
+    workspace: Workspace
+
+    def embedder_choices(self) -> list[str]: ...
+    def status(self) -> EngineStatus: ...
+    def close(self) -> None: ...
+
+    # the library
+    def library_root(self) -> Path | None: ...
+    def cover_path(self, relpath: str) -> Path: ...
+    def library_covers(self, limit: int = 200) -> list[tuple[str, str]]: ...
+    def catalog(self, library: Path | None, progress: ProgressCallback | None = None,
+                **options: Any) -> CatalogSummary: ...
+    def overview(self) -> LibraryOverview: ...
+    def inspect(self, placeholder_min: int | None = None) -> InspectJob: ...
+
+    # the model
+    def train(self, config: TrainConfig, *, progress: bool = True) -> TrainResult: ...
+    def predict(self, paths: Sequence[Path], *, k: int = PREDICT_TOP_K, tta: bool = False,
+                vote_k: int = VOTE_K) -> list[PredictionJob]: ...
+
+    # search
+    def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
+               vote_k: int = VOTE_K) -> SearchResult: ...
+    def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
+                embedder: str | None = None) -> list[SimilarCover]: ...
+
+    # jobs
+    def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
+              batch_size: int = BATCH_SIZE, readers: int | None = None) -> IndexJob: ...
+    def clusters(self, embedder: str | None = None) -> ClusterReport | None: ...
+    def cluster_map_path(self, embedder: str | None = None) -> Path | None: ...
+    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob: ...
+    def cluster_members(self, cluster_id: int, embedder: str | None = None,
+                        limit: int = CLUSTER_MEMBERS) -> list[Hit]: ...
+    def suspects(self, embedder: str | None = None, *, k: int = VOTE_K, min_share: float = SUSPECT_MIN_SHARE,
+                 threshold: float = DUPLICATE_THRESHOLD) -> SuspectsReport: ...
+    def evaluation(self) -> dict[str, Any] | None: ...
+    def evaluation_files(self) -> dict[str, Any]: ...
+    def run_evaluation(self, progress: ProgressCallback | None = None, **options: Any) -> EvaluationReport: ...

@@ -1,0 +1,132 @@
+"""The service's jobs over stored vectors and reports: clusters, suspects, evaluation, status.
+
+A part of `CoverlensService` (split out to keep each module small); it relies on the service's
+`workspace`, `registry`, `kept`, `store()`, `stored_collection()` and `library_root()`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coverlens.defaults import CLUSTER_MEMBERS, DUPLICATE_THRESHOLD, SUSPECT_MIN_SHARE, VOTE_K
+from coverlens.errors import CoverlensError
+from coverlens.records import Hit
+from coverlens.registry import NO_MODEL, has_model
+from coverlens.service_api import EmbedderState, EngineStatus, ProgressCallback, iterate_with
+from coverlens.workspace import read_json
+
+if TYPE_CHECKING:
+    from coverlens.evaluate import EvaluationReport
+    from coverlens.search.clusters import ClusterReport
+    from coverlens.search.jobs import ClusterJob, SuspectsReport
+
+
+class StoredJobs:
+    """Mixed into `CoverlensService`."""
+
+    # -- clusters ---------------------------------------------------------------------------------
+    def clusters(self, embedder: str | None = None) -> ClusterReport | None:
+        from coverlens.search.cluster_files import load_clusters
+
+        loaded = load_clusters(self.workspace, self._name(embedder))
+        return loaded[0] if loaded else None
+
+    def cluster_map_path(self, embedder: str | None = None) -> Path | None:
+        from coverlens.search.jobs import cluster_map_path
+
+        path = cluster_map_path(self.workspace, self._name(embedder))
+        return path if path.exists() else None
+
+    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob:
+        """Cluster the stored vectors of `embedder`; the record names the files written."""
+        from coverlens.search.jobs import cluster_stored
+
+        name = self._name(embedder)
+        return cluster_stored(self.workspace, self.stored_collection(name).fetch(), name, **params)
+
+    def cluster_members(self, cluster_id: int, embedder: str | None = None,
+                        limit: int = CLUSTER_MEMBERS) -> list[Hit]:
+        """Covers of one cluster, most typical first (similarity = HDBSCAN membership strength)."""
+        from coverlens.search.cluster_files import ClusterFiles
+
+        name = self._name(embedder)
+        labels = ClusterFiles.of(self.workspace, name).labels
+        if not labels.exists():
+            return []
+        with open(labels, newline="", encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["cluster"]) == cluster_id]
+        rows.sort(key=lambda r: -float(r["probability"]))
+        rows = rows[:limit]
+        stored = self.stored_collection(name).fetch([r["id"] for r in rows])
+        meta = dict(zip(stored.ids, stored.metadatas, strict=True))
+        return [Hit(r["id"], float(r["probability"]), str(meta.get(r["id"], {}).get("path", "")),
+                    str(meta.get(r["id"], {}).get("genre", "")), str(meta.get(r["id"], {}).get("split", "")))
+                for r in rows if r["id"] in meta]
+
+    # -- suspects ---------------------------------------------------------------------------------
+    def suspects(self, embedder: str | None = None, *, k: int = VOTE_K, min_share: float = SUSPECT_MIN_SHARE,
+                 threshold: float = DUPLICATE_THRESHOLD) -> SuspectsReport:
+        from coverlens.search.jobs import suspects_of_stored
+
+        name, root = self._name(embedder), self.library_root()
+        return suspects_of_stored(self.workspace, self.stored_collection(name).fetch(), name, k=k,
+                                  min_share=min_share, threshold=threshold,
+                                  show_path=(lambda rel: str(root / rel)) if root else None)
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def evaluation(self) -> dict[str, Any] | None:
+        path = self.workspace.reports_dir / "evaluation.json"
+        return read_json(path) if path.exists() else None
+
+    def evaluation_files(self) -> dict[str, Any]:
+        reports = self.workspace.reports_dir
+        return {"table_md": reports / "evaluation.md", "confusion": sorted(reports.glob("confusion_*.png")),
+                "per_genre_f1": reports / "per_genre_f1.png"}
+
+    def run_evaluation(self, progress: ProgressCallback | None = None, *, skip: Mapping[str, str] | None = None,
+                       **options: Any) -> EvaluationReport:
+        """Every registered genre signal and KNN row on the held-out split (the kept models reused);
+        `skip` maps a signal or embedder name to why it is left out; `options` go to `run_evaluation`."""
+        from coverlens.evaluate import build_collaborators, run_evaluation
+
+        self.workspace.require_catalog()
+        found = build_collaborators(self.workspace, skip=skip, registry=self.registry, kept=self.kept)
+        return run_evaluation(self.workspace, **found.as_kwargs(), registry=self.registry, **options,
+                              progress=(lambda label: iterate_with(progress, label)) if progress else None)
+
+    # -- state -------------------------------------------------------------------------------------
+    def status(self) -> EngineStatus:
+        """The engine's state, cheaply: no model is loaded and no network asked."""
+        catalogued = len(self.library_covers(limit=10**9)) if self.workspace.catalog_file.exists() else 0
+        model = has_model(self.workspace)
+        indexed: dict[str, int] = {}
+        if self.workspace.store_dir.exists() or self.chroma_url:
+            try:
+                for info in self.store().list_collections():
+                    indexed[info.embedder] = indexed.get(info.embedder, 0) + info.count
+            except CoverlensError:
+                pass
+        embedders = {name: EmbedderState(self.registry.embedder(name).label, *self.kept.state(name))
+                     for name in self.registry.offered()}
+        has_clusters = self.clusters() is not None
+        has_evaluation = (self.workspace.reports_dir / "evaluation.json").exists()
+        if not catalogued:
+            step = "catalog a library: `coverlens catalog LIBRARY` (or the Library tab)"
+        elif not model:
+            step = "train the classifier: `coverlens train`"
+        elif not indexed.get(self.registry.default_embedder):
+            step = "index the covers: `coverlens index` (or the Library tab)"
+        elif not has_clusters:
+            step = "find clusters: `coverlens clusters` (or the Clusters tab)"
+        elif not has_evaluation:
+            step = "evaluate: `coverlens evaluate` (or the Evaluation tab)"
+        else:
+            step = "all set: search a cover"
+        return EngineStatus(
+            workspace=self.workspace.root, library_root=self.library_root(), catalogued=catalogued,
+            has_model=model, model_note="" if model else NO_MODEL, indexed=indexed, embedders=embedders,
+            has_clusters=has_clusters, has_evaluation=has_evaluation, next_step=step,
+        )
