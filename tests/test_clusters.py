@@ -23,7 +23,7 @@ from coverlens.search.clusters import (
     place_covers,
 )
 from coverlens.workspace import Workspace
-from test_similar import FakeCollection, FakeStore, install_fake_store
+from fakes import FakeCollection, FakeStore, install_fake_store
 
 GENRES = ["ambient", "blues", "country", "disco"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

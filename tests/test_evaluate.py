@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,11 +14,13 @@ from PIL import Image
 
 from coverlens.catalog import distinct_covers, library_root, load_catalog, run_catalog
 from coverlens.errors import ModelError, WeightsError
-from coverlens.evaluate import Collaborators, build_collaborators, run_evaluation
+from coverlens.evaluate import build_collaborators, run_evaluation
 from coverlens.evaluate.methods import align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics, top_k_accuracy
 from coverlens.evaluate.sources import StoredReferences, select
+from coverlens.registry import NO_MODEL, BuildContext, Kept
 from coverlens.workspace import Workspace
+from fakes import fake_registry
 from libraries import catalogued_library
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -201,7 +202,7 @@ def test_select_keeps_wanted_order_and_reports_count() -> None:
 
 def test_knn_with_fake_embedder_beats_chance(catalogued: Workspace) -> None:
     embedder = GridEmbedder()
-    report = run_evaluation(catalogued, imagenet_embedder=GridEmbedder("imagenet"), finetuned_embedder=embedder,
+    report = run_evaluation(catalogued, embedders={"imagenet": GridEmbedder("imagenet"), "finetuned": embedder},
                             vector_source=no_store, write=False)
     assert report.n_test == 16 and report.n_train == 64 and len(report.classes) == 4
     knn, baseline, chance = (report.result(s) for s in ("knn-finetuned", "knn-imagenet", "majority"))
@@ -235,7 +236,7 @@ def test_missing_collaborators_are_skipped_with_reasons(catalogued: Workspace) -
 def test_head_row_aligns_classes_and_passes_tta(catalogued: Workspace) -> None:
     classes = sorted(distinct_covers(load_catalog(catalogued))["genre"].unique())
     classifier = ConstantClassifier(classes, classes[1])
-    report = run_evaluation(catalogued, classifier=classifier, tta=True, vector_source=no_store, write=False)
+    report = run_evaluation(catalogued, signals={"head": classifier}, tta=True, vector_source=no_store, write=False)
     head = report.result("head")
     assert head is not None and head.metrics is not None
     assert head.metrics.accuracy == pytest.approx(0.25)  # always the second genre, 4 of 16 covers
@@ -245,7 +246,7 @@ def test_head_row_aligns_classes_and_passes_tta(catalogued: Workspace) -> None:
 
 
 def test_stored_vectors_are_used_and_only_the_rest_embedded(catalogued: Workspace) -> None:
-    plain = run_evaluation(catalogued, finetuned_embedder=GridEmbedder(), vector_source=no_store, write=False)
+    plain = run_evaluation(catalogued, embedders={"finetuned": GridEmbedder()}, vector_source=no_store, write=False)
     frame = distinct_covers(load_catalog(catalogued))
     train = frame[frame["split"] == "train"]
     half = train.iloc[::2]
@@ -256,7 +257,7 @@ def test_stored_vectors_are_used_and_only_the_rest_embedded(catalogued: Workspac
         return select(list(half["id"]), stored_vectors, ids, "fake store", 0.0)
 
     embedder = GridEmbedder()
-    report = run_evaluation(catalogued, finetuned_embedder=embedder, vector_source=store, write=False)
+    report = run_evaluation(catalogued, embedders={"finetuned": embedder}, vector_source=store, write=False)
     assert sum(embedder.calls) == 16 + (len(train) - len(half))
     knn, before = report.result("knn-finetuned"), plain.result("knn-finetuned")
     assert knn is not None and before is not None and knn.metrics is not None and before.metrics is not None
@@ -266,7 +267,7 @@ def test_stored_vectors_are_used_and_only_the_rest_embedded(catalogued: Workspac
 
 
 def test_failing_embedder_becomes_a_skipped_row(catalogued: Workspace) -> None:
-    report = run_evaluation(catalogued, finetuned_embedder=BrokenEmbedder(), imagenet_embedder=GridEmbedder("i"),
+    report = run_evaluation(catalogued, embedders={"finetuned": BrokenEmbedder(), "imagenet": GridEmbedder("i")},
                             vector_source=no_store, write=False)
     broken, baseline = report.result("knn-finetuned"), report.result("knn-imagenet")
     assert broken is not None and broken.metrics is None and "model file changed" in broken.note
@@ -283,7 +284,7 @@ def test_unreadable_test_cover_is_left_out(catalogued: Workspace, tmp_path: Path
     frame = distinct_covers(load_catalog(workspace))
     victim = frame[frame["split"] == "test"].iloc[0]
     (library / victim["path"]).write_bytes(b"not an image any more")
-    report = run_evaluation(workspace, imagenet_embedder=GridEmbedder(), vector_source=no_store, write=False)
+    report = run_evaluation(workspace, embedders={"imagenet": GridEmbedder()}, vector_source=no_store, write=False)
     assert report.n_test == 15 and report.n_held_out == 16
     assert any("1 test covers could not be opened" in n and victim["path"] in n for n in report.notes)
 
@@ -300,8 +301,8 @@ def test_limit_is_a_seeded_sample(catalogued: Workspace) -> None:
 def test_report_files_written(catalogued: Workspace, tmp_path: Path) -> None:
     workspace = fresh_copy(catalogued, tmp_path)
     classes = sorted(distinct_covers(load_catalog(workspace))["genre"].unique())
-    report = run_evaluation(workspace, classifier=ConstantClassifier(classes, classes[0]),
-                            imagenet_embedder=GridEmbedder("imagenet"), finetuned_embedder=GridEmbedder(),
+    report = run_evaluation(workspace, signals={"head": ConstantClassifier(classes, classes[0])},
+                            embedders={"imagenet": GridEmbedder("imagenet"), "finetuned": GridEmbedder()},
                             unavailable={"knn-clip": "no weights"}, vector_source=no_store)
     reports = workspace.reports_dir
     expected = ["evaluation.md", "evaluation.json", "per_genre_f1.png", "confusion_head.png",
@@ -331,52 +332,54 @@ def test_report_files_written(catalogued: Workspace, tmp_path: Path) -> None:
 
 
 def test_factory_turns_missing_parts_into_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import coverlens.embedders.factory as factory
+    def no_weights(ctx: BuildContext) -> GridEmbedder:
+        raise WeightsError("ImageNet mobilenet_v2 weights not found")
 
-    class NoWeights:
-        def __init__(self, **kwargs: object) -> None:
-            raise WeightsError("ImageNet mobilenet_v2 weights not found")
+    def no_clip(ctx: BuildContext) -> GridEmbedder:
+        raise WeightsError("CLIP comparator unavailable: no OpenCLIP weights can be had offline")
 
-    def changed_model(workspace: Workspace) -> None:
+    def changed_model() -> None:
         raise ModelError("model file changed on disk; re-run `coverlens train`")
 
-    monkeypatch.setitem(sys.modules, "coverlens.embedders.backbone",
-                        types.SimpleNamespace(ImagenetBackboneEmbedder=NoWeights))
-    monkeypatch.setattr(factory, "clip_embedder", lambda: (None, "no OpenCLIP weights can be had offline"))
+    registry = fake_registry({"imagenet": no_weights, "clip": no_clip})
     workspace = Workspace(tmp_path)
-    found = build_collaborators(workspace)  # no model file: said without importing the classifier
-    assert found.classifier is None and found.imagenet_embedder is None and found.clip_embedder is None
-    assert found.unavailable["head"] == factory.NO_MODEL == found.unavailable["knn-finetuned"]
+    kept = Kept(registry, BuildContext(workspace, lambda: pytest.fail("no model file: nothing to load")))
+    found = build_collaborators(workspace, registry=registry, kept=kept)  # said without loading the classifier
+    assert found.signals == {} and found.embedders == {}
+    assert found.unavailable["head"] == NO_MODEL == found.unavailable["knn-finetuned"]
     assert "weights not found" in found.unavailable["knn-imagenet"]
-    assert found.unavailable["knn-clip"] == "no OpenCLIP weights can be had offline"
+    assert found.unavailable["knn-clip"] == "CLIP comparator unavailable: no OpenCLIP weights can be had offline"
 
     workspace.model_dir.mkdir(parents=True)
     (workspace.model_dir / "model.json").write_text("{}")
-    monkeypatch.setitem(sys.modules, "coverlens.classifier", types.SimpleNamespace(load_classifier=changed_model))
-    found = build_collaborators(workspace, imagenet=False, clip=False)
+    kept = Kept(registry, BuildContext(workspace, changed_model))
+    found = build_collaborators(workspace, skip={"imagenet": "not requested", "clip": "--no-clip given"},
+                                registry=registry, kept=kept)
     assert "model file changed on disk" in found.unavailable["head"]
+    assert "model file changed on disk" in found.unavailable["knn-finetuned"]
     assert found.unavailable["knn-clip"] == "--no-clip given"
 
 
 def test_cli_evaluate_prints_table_and_report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                               catalogued: Workspace, tmp_path: Path) -> None:
-    import coverlens.evaluate
-    from coverlens.cli import main
+    from coverlens.cli import common, main
+    from coverlens.service import CoverlensService
 
     workspace = fresh_copy(catalogued, tmp_path)
-    seen: dict[str, object] = {}
+    built: list[str] = []
 
-    def fake_factory(ws: Workspace, *, clip: bool = True) -> Collaborators:
-        seen["clip"] = clip
-        return Collaborators(imagenet_embedder=GridEmbedder("imagenet"),
-                             unavailable={"head": "no trained model", "knn-clip": "--no-clip given"})
+    def clip(ctx: BuildContext) -> GridEmbedder:
+        built.append("clip")
+        return GridEmbedder("clip")
 
-    monkeypatch.setattr(coverlens.evaluate, "build_collaborators", fake_factory)
+    registry = fake_registry({"imagenet": lambda ctx: GridEmbedder("imagenet"), "clip": clip})
+    monkeypatch.setattr(common, "SERVICE_FACTORY", lambda ws, **kw: CoverlensService(ws, registry=registry, **kw))
     code = main(["evaluate", "-w", str(workspace.root), "--no-clip", "--limit", "8", "--k", "3"])
     out = capsys.readouterr().out
-    assert code == 0 and seen["clip"] is False
+    assert code == 0 and built == []  # --no-clip: never built
     assert "held-out covers: 8 (sample of 16)" in out
-    assert "KNN k=5, ImageNet features (baseline)" in out and "skipped: no trained model" in out
+    assert "KNN k=5, ImageNet features (baseline)" in out and "skipped: no fine-tuned model" in out
+    assert "skipped: CLIP comparator unavailable: --no-clip given" in out
     assert f"report: {workspace.reports_dir / 'evaluation.md'}" in out
     assert main(["evaluate", "-w", str(tmp_path / "empty")]) == 5  # no catalog: a WorkspaceError
 
@@ -402,7 +405,7 @@ def test_reads_train_vectors_from_the_chroma_store(catalogued: Workspace, tmp_pa
                           [{"path": p, "genre": g, "split": "train"} for p, g in zip(half["path"], half["genre"],
                                                                                     strict=True)])
     embedder = GridEmbedder()
-    report = run_evaluation(workspace, finetuned_embedder=embedder, write=False)
+    report = run_evaluation(workspace, embedders={"finetuned": embedder}, write=False)
     knn = report.result("knn-finetuned")
     assert knn is not None and "32 stored + 32 embedded" in knn.note
     assert sum(embedder.calls) == 16 + 32
@@ -413,7 +416,7 @@ def test_reads_train_vectors_from_the_chroma_store(catalogued: Workspace, tmp_pa
             return {"kind": "another model"}
 
     other = OtherModel()
-    report = run_evaluation(workspace, finetuned_embedder=other, write=False)
+    report = run_evaluation(workspace, embedders={"finetuned": other}, write=False)
     assert sum(other.calls) == 16 + 64  # the stored vectors belong to another model: all embedded
     assert any("store not used" in note and "coverlens index --rebuild" in note for note in report.notes)
 
@@ -424,7 +427,7 @@ def test_real_random_init_backbone_embedder_runs_the_baseline_row(catalogued: Wo
     from coverlens.embedders.backbone import ImagenetBackboneEmbedder
 
     embedder = ImagenetBackboneEmbedder(arch="mobilenet_v2", image_size=32, pretrained=False, device="cpu")
-    report = run_evaluation(catalogued, imagenet_embedder=embedder, vector_source=no_store, write=False)
+    report = run_evaluation(catalogued, embedders={"imagenet": embedder}, vector_source=no_store, write=False)
     baseline = report.result("knn-imagenet")
     assert baseline is not None and baseline.metrics is not None and baseline.metrics.n == 16
     assert "64 embedded" in baseline.note and baseline.seconds is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +16,12 @@ from coverlens.catalog import distinct_covers, load_catalog, run_catalog
 from coverlens.cli import main
 from coverlens.embedders import l2_normalise
 from coverlens.errors import ModelError, StoreError, WeightsError
-from coverlens.indexer import build_embedders
+from coverlens.indexer import choose_embedders
+from coverlens.registry import REGISTRY, BuildContext, Kept, Registry
 from coverlens.store import CoverCollection
 from coverlens.workspace import Workspace
-from indexing import FakeEmbedder, catalog_ids, index, make_workspace, stored
+from fakes import FakeEmbedder, fake_registry
+from indexing import catalog_ids, index, make_workspace, stored
 from local_servers import chroma_server
 
 
@@ -170,40 +171,41 @@ def test_failure_in_the_embed_stage_keeps_what_was_embedded(workspace: Workspace
     assert stored(workspace, fake).ids() == catalog_ids(workspace)
 
 
-def test_build_embedders_says_what_is_missing(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def kept_over(workspace: Workspace, registry: Registry = REGISTRY) -> Kept:
+    return Kept(registry, BuildContext(workspace, lambda: pytest.fail("no classifier should load here")))
+
+
+def test_choose_embedders_says_what_is_missing(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     from coverlens.embedders import clip
 
     offline = clip.ClipLoad(None, "huggingface.co is unreachable")
     monkeypatch.setattr(clip, "load_clip_embedder", lambda *a, **k: offline)
+    kept = kept_over(workspace)
     with pytest.raises(ModelError, match="no fine-tuned model; run `coverlens train`"):
-        build_embedders(workspace, "finetuned")
+        choose_embedders(REGISTRY, "finetuned", kept.embedder)
     with pytest.raises(WeightsError, match="CLIP comparator unavailable: huggingface.co is unreachable"):
-        build_embedders(workspace, "clip")
+        choose_embedders(REGISTRY, "clip", kept.embedder)
     with pytest.raises(ModelError, match="nothing to index with: no fine-tuned model.*CLIP comparator"):
-        build_embedders(workspace, "all")
+        choose_embedders(REGISTRY, "all", kept.embedder)
 
     fake_clip = FakeEmbedder("clip")
     monkeypatch.setattr(clip, "load_clip_embedder", lambda *a, **k: clip.ClipLoad(fake_clip, None))
-    choice = build_embedders(workspace, "all")
+    choice = choose_embedders(REGISTRY, "all", kept_over(workspace).embedder)
     assert choice.embedders == [fake_clip]
     assert choice.notes == ["no fine-tuned model; run `coverlens train` (indexing clip only)"]
 
 
-def test_build_embedders_uses_the_classifier(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
+def test_choose_embedders_notes_a_failed_build(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     from coverlens.embedders import clip
 
     finetuned = FakeEmbedder("finetuned")
-    module = types.ModuleType("coverlens.classifier")
-    module.load_classifier = lambda ws: types.SimpleNamespace(embedder=lambda: finetuned)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "coverlens.classifier", module)
     monkeypatch.setattr(clip, "load_clip_embedder", lambda *a, **k: clip.ClipLoad(None, "offline"))
-    workspace.model_dir.mkdir()
-    (workspace.model_dir / "model.json").write_text("{}")  # what the factory looks for
-    choice = build_embedders(workspace, "all")
+    kept = kept_over(workspace, fake_registry({"finetuned": lambda ctx: finetuned}))
+    choice = choose_embedders(kept.registry, "all", kept.embedder)
     assert choice.embedders == [finetuned]
     assert choice.notes == ["CLIP comparator unavailable: offline; continuing without it (indexing finetuned only)"]
+    with pytest.raises(ValueError, match="embedder must be one of all, finetuned, clip"):
+        choose_embedders(kept.registry, "imagenet", kept.embedder)  # evaluated, never indexed
 
 
 def test_index_with_the_tiny_clip_model(workspace: Workspace, tmp_path: Path) -> None:
@@ -224,11 +226,12 @@ def test_index_with_the_tiny_clip_model(workspace: Workspace, tmp_path: Path) ->
 
 
 def test_cli_index(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    import coverlens.indexer as indexer
+    from coverlens.cli import common
+    from coverlens.service import CoverlensService
 
-    fake = FakeEmbedder("clip")
-    chosen = indexer.EmbedderChoice([fake], ["no fine-tuned model; run `coverlens train` (indexing clip only)"])
-    monkeypatch.setattr(indexer, "build_embedders", lambda *a, **k: chosen)
+    fake = FakeEmbedder("clip")  # the fine-tuned embedder stays real: no model in this workspace
+    registry = fake_registry({"clip": lambda ctx: fake})
+    monkeypatch.setattr(common, "SERVICE_FACTORY", lambda ws, **kw: CoverlensService(ws, registry=registry, **kw))
     assert main(["index", "-w", str(workspace.root), "--batch-size", "5"]) == 0
     out, err = capsys.readouterr()
     assert "no fine-tuned model" in err and "covers-clip: 24 covers (+24 embedded" in out and "stages:" in out
@@ -254,7 +257,9 @@ def test_index_with_the_real_finetuned_embedder(trained_workspace: Workspace, tm
     """The classifier's fine-tuned backbone, through the real factory (a copy: the fixture is shared)."""
     workspace = Workspace(tmp_path / "ws")
     shutil.copytree(trained_workspace.root, workspace.root)
-    [embedder] = build_embedders(workspace, "finetuned").embedders
+    from coverlens.service import CoverlensService
+
+    embedder = CoverlensService(workspace).embedder("finetuned")
     assert embedder.name == "finetuned"
     report = index(workspace, embedder, batch_size=8)
     assert report.embedded == len(catalog_ids(workspace)) and report.failures == []

@@ -6,17 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from coverlens.errors import ImageError, WorkspaceError
+from coverlens.errors import ImageError, WeightsError, WorkspaceError
+from coverlens.registry import REGISTRY, BuildContext, replace
 from coverlens.service import CoverlensService
 from coverlens.workspace import Workspace
 
-NO_CLIP = (None, "no CLIP weights in this test")
+NO_CLIP = "CLIP comparator unavailable: no CLIP weights in this test"
+
+
+def no_clip(ctx: BuildContext) -> None:
+    raise WeightsError(NO_CLIP)
+
+
+NO_CLIP_REGISTRY = REGISTRY.with_embedder(replace(REGISTRY.embedder("clip"), build=no_clip,
+                                                  check=lambda ctx: NO_CLIP))
 
 
 def service_for(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> CoverlensService:
-    service = CoverlensService(workspace)
-    monkeypatch.setattr(service, "clip", lambda: NO_CLIP)
-    return service
+    return CoverlensService(workspace, registry=NO_CLIP_REGISTRY)
 
 
 def test_empty_workspace_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,7 +31,7 @@ def test_empty_workspace_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
     status = service.status()
     assert status.catalogued == 0 and not status.has_model and status.indexed == {}
     assert "coverlens catalog" in status.next_step
-    assert "no CLIP weights in this test" in status.clip_note
+    assert "no CLIP weights in this test" in status.embedders["clip"].note
     assert service.library_covers() == [] and service.clusters() is None and service.evaluation() is None
 
 
@@ -41,7 +48,7 @@ def test_search_before_indexing_gives_head_and_a_note(copied_workspace: Workspac
 
 def test_index_search_clusters_suspects(copied_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     service = service_for(copied_workspace, monkeypatch)
-    summary = service.index()
+    summary = service.index().summary()
     assert "covers-finetuned: 36 covers (+36 embedded" in summary and "no CLIP weights" in summary
     assert service.status().indexed == {"finetuned": 36}
 
@@ -59,7 +66,9 @@ def test_index_search_clusters_suspects(copied_workspace: Workspace, monkeypatch
     assert not {h.id for h in page2.neighbours} & {h.id for h in first.neighbours}
     assert service.search(query.read_bytes(), k=5).neighbours == first.neighbours
 
-    report = service.run_clusters(min_cluster_size=5)
+    job = service.run_clusters(min_cluster_size=5)
+    report = job.report
+    assert job.map_png.exists() and job.report_json.exists() and job.labels_csv.exists()
     assert report.n_covers == 36 and service.cluster_map_path() is not None
     placed = service.search(query, k=3).cluster
     assert placed is not None and (placed.cluster_id == -1 or placed.dominant_genre)
@@ -85,10 +94,11 @@ def test_predict_shows_the_vote_beside_the_head(copied_workspace: Workspace, mon
                                                capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from coverlens.cli import main
+    from coverlens.cli import common, main
 
-    monkeypatch.setattr(CoverlensService, "clip", lambda self: NO_CLIP)
-    service = CoverlensService(copied_workspace)
+    monkeypatch.setattr(common, "SERVICE_FACTORY",
+                        lambda ws, **kw: CoverlensService(ws, registry=NO_CLIP_REGISTRY, **kw))
+    service = CoverlensService(copied_workspace, registry=NO_CLIP_REGISTRY)
     query = service.cover_path(service.library_covers()[0][0])
     assert main(["predict", str(query), "--json", "-w", str(copied_workspace.root)]) == 0
     [before] = json.loads(capsys.readouterr().out)

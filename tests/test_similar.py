@@ -1,7 +1,6 @@
 """Tests for coverlens.search.similar and `coverlens similar`, with a fake store and a fake embedder.
 
-The fakes (FakeEmbedder, FakeCollection, FakeStore, install_fake_store) follow the API of
-`coverlens.store` and are reused by test_clusters.py and test_suspects.py.
+The fakes come from tests/fakes.py (shared with the other tests).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -20,93 +18,14 @@ from PIL import Image
 
 from coverlens.catalog import distinct_covers, library_root, load_catalog, run_catalog
 from coverlens.cli import main
+from coverlens.embedders import clip as clip_module
 from coverlens.embedders import l2_normalise
+from coverlens.embedders.clip import ClipLoad
 from coverlens.errors import ImageError, StoreError
 from coverlens.records import Hit
 from coverlens.search.similar import PAGE_BLOCK, content_id, nearest, similar_covers, vote_on_train
-from coverlens.store import CollectionInfo, StoredVectors
 from coverlens.workspace import Workspace
-
-
-class FakeEmbedder:
-    """Embeds every image as the vector it was given (or the next one of a list)."""
-
-    name = "finetuned"
-    identity = {"model": "fake"}
-
-    def __init__(self, vector: np.ndarray) -> None:
-        self.vector = l2_normalise(vector.reshape(1, -1))
-        self.dimension = self.vector.shape[1]
-        self.calls = 0
-
-    def embed(self, images: list[Image.Image]) -> np.ndarray:
-        self.calls += 1
-        return np.repeat(self.vector, len(images), axis=0)
-
-
-class FakeCollection:
-    """Exact cosine search over a few vectors, duck-typed like `coverlens.store.CoverCollection`."""
-
-    def __init__(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]],
-                 embedder: str = "finetuned", identity: dict[str, Any] | None = None) -> None:
-        self.name, self.embedder = f"covers-{embedder}", embedder
-        self.identity = identity or {"model": "fake"}
-        self._ids, self._vectors, self._meta = list(ids), l2_normalise(vectors), metadatas
-        self.queries: list[tuple[int, Any]] = []
-
-    def count(self) -> int:
-        return len(self._ids)
-
-    def ids(self) -> list[str]:
-        return list(self._ids)
-
-    def query(self, vectors: np.ndarray, k: int, *, where: dict[str, Any] | None = None,
-              exclude_ids: list[str] | None = None) -> list[list[Hit]]:
-        self.queries.append((k, where))
-        allowed = [i for i, m in enumerate(self._meta)
-                   if all(m.get(key) == value for key, value in (where or {}).items())]
-        results = []
-        for vector in l2_normalise(vectors):
-            sims = self._vectors[allowed] @ vector
-            order = np.argsort(-sims, kind="stable")[:k]
-            results.append([Hit(id=self._ids[allowed[j]], similarity=float(sims[j]),
-                                path=self._meta[allowed[j]]["path"], genre=self._meta[allowed[j]]["genre"],
-                                split=self._meta[allowed[j]]["split"]) for j in order])
-        return results
-
-    def fetch(self, ids: list[str] | None = None) -> StoredVectors:
-        return StoredVectors(self.ids(), self._vectors.copy(), [dict(m) for m in self._meta])
-
-
-class FakeStore:
-    def __init__(self, *collections: FakeCollection) -> None:
-        self.collections = list(collections)
-        self.closed = False
-
-    def __enter__(self) -> FakeStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.closed = True
-
-    def list_collections(self) -> list[CollectionInfo]:
-        return [CollectionInfo(c.name, c.embedder, c.identity, c.count()) for c in self.collections]
-
-    def collection_for(self, embedder_name: str, identity: dict[str, Any], **_: Any) -> FakeCollection:
-        for c in self.collections:
-            if c.embedder == embedder_name and c.identity == identity:
-                return c
-        raise StoreError(f"no collection for {embedder_name}")
-
-
-def install_fake_store(monkeypatch: pytest.MonkeyPatch, store: FakeStore) -> None:
-    """Make `from coverlens.store import CoverStore` give the fake (whether or not the real one exists)."""
-    module = types.ModuleType("coverlens.store")
-    module.CoverStore = types.SimpleNamespace(open=lambda workspace, url=None, writer=False: store)
-    monkeypatch.setitem(sys.modules, "coverlens.store", module)
+from fakes import FakeCollection, FakeEmbedder, FakeStore, fake_registry, install_fake_store
 
 
 def blob_collection(seed: int = 0, per: int = 12) -> tuple[FakeCollection, np.ndarray]:
@@ -124,6 +43,10 @@ def blob_collection(seed: int = 0, per: int = 12) -> tuple[FakeCollection, np.nd
     return FakeCollection(ids, np.array(vectors, dtype=np.float32), metas), np.eye(dim)[0]
 
 
+def fake_at(vector: np.ndarray) -> FakeEmbedder:
+    return FakeEmbedder.pointing_at(vector)
+
+
 def image() -> Image.Image:
     return Image.new("RGB", (8, 8), "red")
 
@@ -131,33 +54,33 @@ def image() -> Image.Image:
 def test_self_is_excluded_and_the_page_stays_full() -> None:
     collection, _ = blob_collection()
     query = collection.fetch().vectors[5]
-    plain = similar_covers(image(), FakeEmbedder(query), collection, k=4, exclude_self=True)
+    plain = similar_covers(image(), fake_at(query), collection, k=4, exclude_self=True)
     assert plain.hits[0].id == "id005" and plain.hits[0].similarity == pytest.approx(1.0, abs=1e-5)
-    result = similar_covers(image(), FakeEmbedder(query), collection, k=4, query_id="id005")
+    result = similar_covers(image(), fake_at(query), collection, k=4, query_id="id005")
     assert result.self_excluded
     assert [h.id for h in result.hits] == [h.id for h in plain.hits[1:]] + [result.hits[-1].id]
     assert len(result.hits) == 4 and "id005" not in {h.id for h in result.hits}
-    kept = similar_covers(image(), FakeEmbedder(query), collection, k=4, query_id="id005", exclude_self=False)
+    kept = similar_covers(image(), fake_at(query), collection, k=4, query_id="id005", exclude_self=False)
     assert kept.hits[0].id == "id005" and not kept.self_excluded
-    absent = similar_covers(image(), FakeEmbedder(query), collection, k=4, query_id="not-stored")
+    absent = similar_covers(image(), fake_at(query), collection, k=4, query_id="not-stored")
     assert not absent.self_excluded and len(absent.hits) == 4
 
 
 def test_results_are_sorted_and_carry_the_query_vector() -> None:
     collection, axis = blob_collection()
-    embedder = FakeEmbedder(axis)
+    embedder = fake_at(axis)
     result = similar_covers(image(), embedder, collection, k=6)
     sims = [h.similarity for h in result.hits]
     assert sims == sorted(sims, reverse=True)
     assert {h.genre for h in result.hits} == {"rock"}
-    assert embedder.calls == 1 and result.vector is not None and result.vector.shape == (16,)
+    assert embedder.calls == [1] and result.vector is not None and result.vector.shape == (16,)
 
 
 def test_pages_follow_each_other_without_overlap() -> None:
     collection, _ = blob_collection()
     query = collection.fetch().vectors[3]
-    whole = similar_covers(image(), FakeEmbedder(query), collection, k=9, query_id="id003")
-    pages = [similar_covers(image(), FakeEmbedder(query), collection, k=3, offset=o, query_id="id003")
+    whole = similar_covers(image(), fake_at(query), collection, k=9, query_id="id003")
+    pages = [similar_covers(image(), fake_at(query), collection, k=3, offset=o, query_id="id003")
              for o in (0, 3, 6)]
     ids = [h.id for page in pages for h in page.hits]
     assert len(ids) == len(set(ids)) == 9
@@ -180,15 +103,15 @@ def test_tied_covers_never_repeat_across_pages() -> None:
     plain, axis = blob_collection(per=10)
     stored = plain.fetch()
     collection = ShufflingCollection(stored.ids, np.repeat(stored.vectors[:1], 20, axis=0), stored.metadatas)
-    pages = [similar_covers(image(), FakeEmbedder(axis), collection, k=4, offset=o).hits for o in range(0, 20, 4)]
+    pages = [similar_covers(image(), fake_at(axis), collection, k=4, offset=o).hits for o in range(0, 20, 4)]
     ids = [h.id for page in pages for h in page]
     assert sorted(ids) == ids == sorted(collection.ids())
 
 
 def test_page_past_the_end_is_short_or_empty() -> None:
     collection, axis = blob_collection(per=3)
-    assert len(similar_covers(image(), FakeEmbedder(axis), collection, k=4, offset=4).hits) == 2
-    assert similar_covers(image(), FakeEmbedder(axis), collection, k=4, offset=10).hits == []
+    assert len(similar_covers(image(), fake_at(axis), collection, k=4, offset=4).hits) == 2
+    assert similar_covers(image(), fake_at(axis), collection, k=4, offset=10).hits == []
 
 
 def test_bad_paging_arguments_are_refused() -> None:
@@ -256,10 +179,9 @@ def catalogued(small_library: Path, workspace: Workspace) -> tuple[Workspace, Fa
 def test_cli_similar_lines_and_json(catalogued: tuple[Workspace, FakeCollection], monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     workspace, collection = catalogued
-    install_fake_store(monkeypatch, FakeStore(collection))
     stored = collection.fetch()
-    monkeypatch.setattr("coverlens.service.CoverlensService.embedder",
-                        lambda self, name: FakeEmbedder(stored.vectors[2]))
+    registry = fake_registry({"finetuned": lambda ctx: FakeEmbedder.pointing_at(stored.vectors[2])})
+    install_fake_store(monkeypatch, FakeStore(collection), registry=registry)
     query = library_root(workspace) / stored.metadatas[2]["path"]
     assert main(["similar", str(query), "-k", "3", "-w", str(workspace.root)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -283,13 +205,11 @@ def test_cli_similar_clip_queries_with_the_stored_weights(
     install_fake_store(monkeypatch, FakeStore(finetuned, clip))
     asked: list[tuple[str | None, str | None]] = []
 
-    def fake_clip(model: str | None = None, pretrained: str | None = None) -> tuple[FakeEmbedder, str]:
+    def fake_load(model: str, pretrained: str, device: str | None = None) -> ClipLoad:
         asked.append((model, pretrained))
-        embedder = FakeEmbedder(stored.vectors[0])
-        embedder.name, embedder.identity = "clip", identity
-        return embedder, ""
+        return ClipLoad(FakeEmbedder.pointing_at(stored.vectors[0], "clip", identity), None)
 
-    monkeypatch.setattr("coverlens.service.clip_embedder", fake_clip)
+    monkeypatch.setattr(clip_module, "load_clip_embedder", fake_load)  # the registry's real CLIP build
     query = library_root(workspace) / stored.metadatas[0]["path"]
     assert main(["similar", str(query), "--embedder", "clip", "-k", "2", "-w", str(workspace.root)]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
@@ -300,9 +220,8 @@ def test_cli_similar_errors(catalogued: tuple[Workspace, FakeCollection], monkey
                             tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     workspace, collection = catalogued
     store = FakeStore()  # nothing indexed
-    install_fake_store(monkeypatch, store)
-    monkeypatch.setattr("coverlens.service.CoverlensService.embedder",
-                        lambda *a: pytest.fail("no model should load without an index"))
+    registry = fake_registry({"finetuned": lambda ctx: pytest.fail("no model should load without an index")})
+    install_fake_store(monkeypatch, store, registry=registry)
     some_cover = next(library_root(workspace).rglob("*.jpg"))
     assert main(["similar", str(some_cover), "-w", str(workspace.root)]) == StoreError.exit_code
     assert "run `coverlens index`" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from coverlens.search import suspects as suspects_module
 from coverlens.search.suspects import find_label_suspects, find_near_duplicates
 from coverlens.search.suspects_report import suspects_markdown, write_suspects_report
 from coverlens.workspace import Workspace
-from test_similar import FakeCollection, FakeStore, install_fake_store
+from fakes import FakeCollection, FakeStore, install_fake_store
 
 GENRES = ["folk", "metal", "soul"]
 

@@ -211,19 +211,16 @@ def test_nothing_exists_yet_every_tab_says_what_to_do(empty: Running, tmp_path: 
 @pytest.mark.reliability
 def test_serve_command_builds_the_service_and_launches_on_localhost(monkeypatch: pytest.MonkeyPatch,
                                                                    tmp_path: Path) -> None:
-    import sys
-    import types
-
     import coverlens.ui.app
-    from coverlens.cli import build_parser
+    from coverlens.cli import build_parser, common
 
     made: dict[str, object] = {}
 
     class Service:
-        def __init__(self, workspace: object, *, chroma_url: str | None = None) -> None:
+        def __init__(self, workspace: object, *, chroma_url: str | None = None, options: object = None) -> None:
             made.update(workspace=workspace, chroma_url=chroma_url)
 
-    monkeypatch.setitem(sys.modules, "coverlens.service", types.SimpleNamespace(CoverlensService=Service))
+    monkeypatch.setattr(common, "SERVICE_FACTORY", Service)
     monkeypatch.setattr(coverlens.ui.app, "launch_app",
                         lambda service, host, port: made.update(service=service, host=host, port=port))
     args = build_parser().parse_args(["serve", "-w", str(tmp_path / "ws"), "--chroma-url", "http://127.0.0.1:8000"])

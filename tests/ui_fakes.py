@@ -1,32 +1,49 @@
 """A fake CoverlensService for the app tests: real files (generated covers, report PNGs), canned records.
 
-It answers with the same record shapes as `coverlens.service.CoverlensService` and can stand in
-two states: `ready` (catalogued, trained, indexed, clustered, evaluated) and empty (nothing yet).
+It satisfies `coverlens.service_api.CoverlensAPI`, as the real service does (test_registry checks
+both), answers with the same records, and can stand in two states: `ready` (catalogued, trained,
+indexed, clustered, evaluated) and empty (nothing yet).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from coverlens.catalog import CatalogSummary
-from coverlens.errors import StoreError, WorkspaceError
+from coverlens.classifier import TrainConfig, TrainResult
+from coverlens.classifier.predict import Prediction
+from coverlens.defaults import CLUSTER_MEMBERS, DUPLICATE_THRESHOLD, PREDICT_TOP_K, SEARCH_K, SUSPECT_MIN_SHARE, VOTE_K
+from coverlens.errors import ModelError, StoreError, WorkspaceError
+from coverlens.evaluate import EvaluationReport
 from coverlens.images import MAX_UPLOAD_BYTES, open_image
+from coverlens.indexer import IndexReport
 from coverlens.inspect_report import CopyGroup, LibraryOverview
 from coverlens.records import GenreScore, Hit, Vote
 from coverlens.sample_library import make_sample_library
 from coverlens.search.clusters import ClusterReport, ClusterSummary
-from coverlens.search.jobs import SuspectsReport
+from coverlens.search.jobs import ClusterJob, SuspectsReport
 from coverlens.search.suspects import LabelSuspect, NearDuplicatePair
-from coverlens.service import ClusterPlacement, EngineStatus, SearchResult
+from coverlens.service_api import (
+    ClusterPlacement,
+    EmbedderState,
+    EngineStatus,
+    IndexJob,
+    InspectJob,
+    PredictionJob,
+    SearchResult,
+    SimilarCover,
+    Source,
+)
 from coverlens.workspace import Workspace
 
 NEXT_STEP_EMPTY = "Catalog a library: type its folder in the Library tab and press Catalog."
 HEAD_GENRE, VOTE_GENRE = "hiphop", "country"  # the fake's head and vote disagree on purpose
 FAKE_NOTE = "fake note: the query is not in the library"
+EMBEDDERS = ["finetuned", "clip"]
 METHOD_NAMES = ("fastai head", "KNN on fine-tuned embeddings", "KNN on CLIP embeddings", "majority baseline")
 CLIP_NOTE = "no OpenCLIP weights found (fake)"
 
@@ -60,16 +77,23 @@ class FakeService:
 
     # --- state ---------------------------------------------------------------------------
 
+    def embedder_choices(self) -> list[str]:
+        return list(EMBEDDERS)
+
+    def close(self) -> None:
+        self.calls.append(("close", None))
+
     def library_root(self) -> Path | None:
         return self.library if self.ready else self.catalogued
 
     def status(self) -> EngineStatus:
+        embedders = {"finetuned": EmbedderState("fine-tuned backbone", self.ready, "" if self.ready else "no model"),
+                     "clip": EmbedderState("OpenCLIP comparator", False, CLIP_NOTE)}
         if not self.ready:
-            return EngineStatus(self.workspace.root, None, 0, False, "no model yet", {}, False, CLIP_NOTE,
+            return EngineStatus(self.workspace.root, None, 0, False, "no model yet", {}, embedders,
                                 False, False, NEXT_STEP_EMPTY)
         return EngineStatus(self.workspace.root, self.library, len(self.covers), True, "mobilenet_v2, 3 genres",
-                            {"finetuned": len(self.covers)}, False, CLIP_NOTE, True, True,
-                            "All set: search a cover.")
+                            {"finetuned": len(self.covers)}, embedders, True, True, "All set: search a cover.")
 
     def _require(self) -> None:
         if not self.ready:
@@ -90,8 +114,8 @@ class FakeService:
         self._require()
         return self.covers[:limit]
 
-    def search(self, source: Path | bytes, *, k: int = 10, offset: int = 0,
-               embedder: str = "finetuned") -> SearchResult:
+    def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
+               vote_k: int = VOTE_K) -> SearchResult:
         self.calls.append(("search", {"k": k, "offset": offset, "embedder": embedder}))
         self.last_source = source
         open_image(source, max_bytes=MAX_UPLOAD_BYTES)  # the real checks: ImageError for non-images
@@ -100,6 +124,21 @@ class FakeService:
         vote = Vote(VOTE_GENRE, [GenreScore(VOTE_GENRE, 0.6), GenreScore(HEAD_GENRE, 0.4)], hits[:3])
         head = [GenreScore(HEAD_GENRE, 0.7), GenreScore(VOTE_GENRE, 0.2), GenreScore("ambient", 0.1)]
         return SearchResult(None, head, vote, hits, ClusterPlacement(1, VOTE_GENRE, 0.81), False, [FAKE_NOTE])
+
+    def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
+                embedder: str | None = None) -> list[SimilarCover]:
+        self._require()
+        return [SimilarCover(h, self.library / h.path) for h in (self._hit(offset + i, 0.9) for i in range(k))]
+
+    # --- the model -----------------------------------------------------------------------
+
+    def train(self, config: TrainConfig, *, progress: bool = True) -> TrainResult:
+        raise ModelError("the fake service does not train")
+
+    def predict(self, paths: Sequence[Path], *, k: int = PREDICT_TOP_K, tta: bool = False,
+                vote_k: int = VOTE_K) -> list[PredictionJob]:
+        head = [GenreScore(HEAD_GENRE, 0.7), GenreScore(VOTE_GENRE, 0.2), GenreScore("ambient", 0.1)][:k]
+        return [PredictionJob(Prediction(str(p), head), None) for p in paths]
 
     # --- library -------------------------------------------------------------------------
 
@@ -119,7 +158,11 @@ class FakeService:
             label_conflicts=[CopyGroup("dup0123456789abcdef", 2, ["ambient", "hiphop"], [a, b])],
         )
 
-    def catalog(self, library: Path, progress: Callable[[float, str], None] | None = None) -> CatalogSummary:
+    def inspect(self, placeholder_min: int | None = None) -> InspectJob:
+        return InspectJob(self.overview(), _picture(self.workspace.reports_dir / "inspect.png", "inspect", (9, 9, 9)))
+
+    def catalog(self, library: Path | None, progress: Callable[[float, str], None] | None = None,
+                **options: Any) -> CatalogSummary:
         self.calls.append(("catalog", library))
         if not self.ready:
             self.catalogued = library
@@ -128,10 +171,12 @@ class FakeService:
             progress(1.0, "done")
         return CatalogSummary(len(self.covers), len(self.covers), 0, len(self.covers), 0, 0, 0, 3)
 
-    def index(self, progress: Callable[[float, str], None] | None = None) -> str:
+    def index(self, progress: Callable[[float, str], None] | None = None, *, embedder: str = "all",
+              rebuild: bool = False, batch_size: int = 64, readers: int | None = None) -> IndexJob:
         self._require()
         self.calls.append(("index", None))
-        return f"indexed {len(self.covers)} covers with finetuned (fake)"
+        return IndexJob(IndexReport(len(self.covers), []), "fake store",
+                        [f"indexed {len(self.covers)} covers with finetuned (fake)"])
 
     # --- clusters ------------------------------------------------------------------------
 
@@ -143,18 +188,21 @@ class FakeService:
                                    [f"x{i}"], paths[:2]) for i, (genre, paths) in enumerate(sorted(groups.items()))]
         return ClusterReport(embedder, len(self.covers), clusters, 0.1, 0.42, 0.55, {"min_cluster_size": 3}, 0.2)
 
-    def clusters(self, embedder: str = "finetuned") -> ClusterReport | None:
-        return self._cluster_report(embedder) if self.ready else None
+    def clusters(self, embedder: str | None = None) -> ClusterReport | None:
+        return self._cluster_report(embedder or EMBEDDERS[0]) if self.ready else None
 
-    def run_clusters(self, embedder: str = "finetuned") -> ClusterReport:
+    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob:
         if not self.ready:
             raise StoreError("nothing indexed yet for finetuned; run `coverlens index` first")
-        return self._cluster_report(embedder)
+        reports = self.workspace.reports_dir
+        return ClusterJob(self._cluster_report(embedder or EMBEDDERS[0]), reports / "cluster_map.png",
+                          reports / "clusters.json", reports / "clusters.csv")
 
-    def cluster_map_path(self, embedder: str = "finetuned") -> Path | None:
+    def cluster_map_path(self, embedder: str | None = None) -> Path | None:
         return self.workspace.reports_dir / "cluster_map.png" if self.ready else None
 
-    def cluster_members(self, cluster_id: int, embedder: str = "finetuned", limit: int = 48) -> list[Hit]:
+    def cluster_members(self, cluster_id: int, embedder: str | None = None,
+                        limit: int = CLUSTER_MEMBERS) -> list[Hit]:
         self._require()
         genre = sorted({g for _, g in self.covers})[cluster_id]
         return [Hit(f"m{i}", 0.9, p, g, "train") for i, (p, g) in enumerate(self.covers) if g == genre][:limit]
@@ -184,14 +232,16 @@ class FakeService:
         return {"table_md": reports / "evaluation.md", "per_genre_f1": reports / "per_genre_f1.png",
                 "confusion": [reports / "confusion_head.png", reports / "confusion_knn_finetuned.png"]}
 
-    def run_evaluation(self, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    def run_evaluation(self, progress: Callable[[float, str], None] | None = None, **options: Any) -> EvaluationReport:
         if not self.ready:
             raise WorkspaceError("evaluation needs a catalog; run `coverlens catalog LIBRARY` first")
-        return self.evaluation() or {}
+        return EvaluationReport(str(self.workspace.root), sorted({g for _, g in self.covers}), 4, 4,
+                                len(self.covers), {}, [], files={"markdown": str(self.evaluation_files()["table_md"])})
 
     # --- suspects ------------------------------------------------------------------------
 
-    def suspects(self, embedder: str = "finetuned") -> SuspectsReport:
+    def suspects(self, embedder: str | None = None, *, k: int = VOTE_K, min_share: float = SUSPECT_MIN_SHARE,
+                 threshold: float = DUPLICATE_THRESHOLD) -> SuspectsReport:
         self._require()
         (a, ga), (b, gb) = self.covers[0], self.covers[-1]
         evidence = [self._hit(i, 0.9) for i in (7, 8, 9)]

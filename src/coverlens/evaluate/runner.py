@@ -117,7 +117,7 @@ def run_evaluation(
     reasons = {row.slug: row.missing or f"no {row.slug} given" for row in rows.values()}
     reasons.update(unavailable or {})
     notes: list[str] = []
-    unknown = sorted(set(signals or {}) | set(embedders or {}) - set(rows))
+    unknown = sorted((set(signals or {}) | set(embedders or {})) - set(rows))
     if unknown:
         raise ValueError(f"not registered for evaluation: {', '.join(unknown)}")
     models = {rows[name].slug: model for name, model in (signals or {}).items()}
