@@ -7,7 +7,7 @@ indexed, clustered, evaluated) and empty (nothing yet).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +232,8 @@ class FakeService:
         return {"table_md": reports / "evaluation.md", "per_genre_f1": reports / "per_genre_f1.png",
                 "confusion": [reports / "confusion_head.png", reports / "confusion_knn_finetuned.png"]}
 
-    def run_evaluation(self, progress: Callable[[float, str], None] | None = None, **options: Any) -> EvaluationReport:
+    def run_evaluation(self, progress: Callable[[float, str], None] | None = None, *,
+                       skip: Mapping[str, str] | None = None, **options: Any) -> EvaluationReport:
         if not self.ready:
             raise WorkspaceError("evaluation needs a catalog; run `coverlens catalog LIBRARY` first")
         return EvaluationReport(str(self.workspace.root), sorted({g for _, g in self.covers}), 4, 4,
