@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, OUTPUT, dataset, line  # noqa: E402
 from coverlens.catalog import run_catalog  # noqa: E402
 from coverlens.cli.common import print_table, progress_bar  # noqa: E402
-from coverlens.embedders.factory import has_model  # noqa: E402
 from coverlens.evaluate import EvaluationReport, build_collaborators, run_evaluation  # noqa: E402
+from coverlens.registry import has_model  # noqa: E402
 from coverlens.workspace import Workspace  # noqa: E402
 
 DEFAULT_SETS = ("album-covers-5", "book-covers-color5")
@@ -51,7 +51,9 @@ def evaluate_set(name: str, args: argparse.Namespace) -> EvaluationReport | None
           f"(catalog {time.perf_counter() - started:.1f} s) -> {workspace.root}")
     if not has_model(workspace) and not args.no_train:
         train(workspace)
-    collaborators = build_collaborators(workspace, classifier=not args.baseline_only, clip=not args.no_clip)
+    skip = {name: "not requested" for name in ("head", "finetuned") if args.baseline_only}
+    skip.update({"clip": "--no-clip given"} if args.no_clip else {})
+    collaborators = build_collaborators(workspace, skip=skip)
     report = run_evaluation(workspace, **collaborators.as_kwargs(), tta=args.tta, k=args.k, limit=args.limit,
                             progress=progress_bar)
     print_table(report.table_rows())
