@@ -118,8 +118,10 @@ def test_exported_model_holds_no_cover_pixels(mobilenet) -> None:
 
 def test_finetuned_embedder(learned, unseen) -> None:
     workspace, _ = learned
+    from coverlens.registry import REGISTRY, BuildContext
+
     classifier = load_classifier(workspace)
-    embedder = classifier.embedder()
+    embedder = REGISTRY.embedder("finetuned").build(BuildContext(workspace, lambda: classifier))  # as registered
     assert isinstance(embedder, Embedder) and embedder.name == "finetuned"
     vectors = embedder.embed([open_image(p) for p in unseen[:6]])
     assert vectors.shape == (6, embedder.dimension) and vectors.dtype == np.float32

@@ -91,9 +91,15 @@ class StoredJobs:
         """Every registered genre signal and KNN row on the held-out split (the kept models reused);
         `skip` maps a signal or embedder name to why it is left out; `options` go to `run_evaluation`."""
         from coverlens.evaluate import build_collaborators, run_evaluation
+        from coverlens.evaluate.sources import chroma_vector_source
 
         self.workspace.require_catalog()
         found = build_collaborators(self.workspace, skip=skip, registry=self.registry, kept=self.kept)
+        try:  # read stored train vectors through the service's own client (one per store per process)
+            store = self.store() if self.workspace.store_dir.is_dir() or self.chroma_url else None
+        except CoverlensError:
+            store = None  # the source opens it per read and says why it cannot be used
+        options.setdefault("vector_source", chroma_vector_source(self.workspace, store))
         return run_evaluation(self.workspace, **found.as_kwargs(), registry=self.registry, **options,
                               progress=(lambda label: iterate_with(progress, label)) if progress else None)
 

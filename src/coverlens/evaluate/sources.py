@@ -52,18 +52,25 @@ def select(ids: Sequence[str], vectors: Any, wanted: Sequence[str], note: str,
                          "train vectors read from the store", seconds)
 
 
-def chroma_vector_source(workspace: Workspace) -> VectorSource:
-    """Read train vectors from the workspace's Chroma store, when it holds this embedder's collection."""
+def chroma_vector_source(workspace: Workspace, store: Any | None = None) -> VectorSource:
+    """Read train vectors from the workspace's Chroma store, when it holds this embedder's collection.
+
+    `store`: an open `CoverStore` to read from (the service's own client: one per store directory
+    per process); None opens the workspace's embedded store for each read.
+    """
 
     def read(embedder: Embedder, wanted: Sequence[str]) -> StoredReferences:
         started = time.perf_counter()
-        if not workspace.store_dir.is_dir():
+        if store is None and not workspace.store_dir.is_dir():
             return StoredReferences.nothing("no vector store yet (`coverlens index` fills it)")
         try:
-            from coverlens.store import CoverStore
-
-            with CoverStore.open(workspace) as store:
+            if store is not None:
                 fetched = store.collection_for(embedder.name, embedder.identity).fetch(list(wanted))
+            else:
+                from coverlens.store import CoverStore
+
+                with CoverStore.open(workspace) as opened:
+                    fetched = opened.collection_for(embedder.name, embedder.identity).fetch(list(wanted))
         except ImportError as exc:
             return StoredReferences.nothing(f"the vector store cannot be imported ({exc})")
         except CoverlensError as exc:  # no collection, another model's vectors, unreadable store
