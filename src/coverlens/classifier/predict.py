@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coverlens.defaults import MODEL_BATCH_SIZE
 from coverlens.errors import ImageError, ModelError
 from coverlens.images import open_image
 from coverlens.preprocess import batched, images_to_input, torch_threads, tta_views
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-BATCH_SIZE = 64
+BATCH_SIZE = MODEL_BATCH_SIZE
 
 
 class Classifier:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from coverlens.defaults import MODEL_BATCH_SIZE
 from coverlens.embedders import l2_normalise, torch_threads
 from coverlens.preprocess import batched, images_to_input
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from coverlens.classifier.predict import Classifier
 
-BATCH_SIZE = 64
+BATCH_SIZE = MODEL_BATCH_SIZE
 
 
 class BackboneEmbedder:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from coverlens.defaults import MODEL_BATCH_SIZE
 from coverlens.embedders import l2_normalise, torch_threads
 from coverlens.errors import WeightsError
 from coverlens.weights import sha256_of
@@ -169,7 +170,7 @@ class ClipEmbedder:
     name = "clip"
 
     def __init__(self, model_name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
-                 device: str | None = None, *, batch_size: int = 64, random_init: bool = False,
+                 device: str | None = None, *, batch_size: int = MODEL_BATCH_SIZE, random_init: bool = False,
                  seed: int = 0) -> None:
         import open_clip
         import torch
