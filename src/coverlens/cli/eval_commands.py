@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from coverlens.cli.common import add_workspace_option, positive_int, print_table, progress_bar, workspace_of
+from coverlens.cli.common import (
+    add_workspace_option,
+    non_negative_int,
+    positive_int,
+    print_table,
+    progress_bar,
+    workspace_of,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clip", action="store_true", help="leave out the OpenCLIP comparator")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="score at most N held-out covers (a seeded sample; for quick runs)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="covers per model call (default 64)")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_evaluate)

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="drop the chosen collections and embed everything again (after a model change)")
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="covers per read/embed/write batch (default 64)")
-    p.add_argument("--readers", type=int, default=None, help="image decoding threads (default: by CPU count)")
+    p.add_argument("--readers", type=positive_int, default=None, help="image decoding threads (default: by CPU count)")
     p.add_argument("--clip-model", default=None, help="open_clip model name (default ViT-B-32; OpenAI or "
                    "laion400m weights given as a file need the -quickgelu name, e.g. ViT-B-32-quickgelu)")
     p.add_argument("--clip-pretrained", default=None,

@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coverlens.cli.common import add_workspace_option, print_table, workspace_of
+from coverlens.cli.common import (
+    add_workspace_option,
+    int_at_least,
+    non_negative_int,
+    positive_int,
+    print_table,
+    share,
+    similarity,
+    workspace_of,
+)
 from coverlens.embedders.factory import EMBEDDER_NAMES
 from coverlens.search.clusters import DEFAULT_PCA_DIM
 
@@ -28,8 +37,8 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("similar", help="the stored covers nearest to an image")
     p.add_argument("image", type=Path)
-    p.add_argument("-k", type=int, default=10, help="how many covers (default 10)")
-    p.add_argument("--offset", type=int, default=0, help="skip this many first (next page: --offset K)")
+    p.add_argument("-k", type=positive_int, default=10, help="how many covers (default 10)")
+    p.add_argument("--offset", type=non_negative_int, default=0, help="skip this many first (next page: --offset K)")
     p.add_argument("--json", action="store_true", help="a JSON list instead of score<TAB>path lines")
     p.add_argument("--clip-model", default=None, help="with --embedder clip: open_clip model name "
                    "(default: the one the stored vectors were made with)")
@@ -39,9 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_similar)
 
     p = subparsers.add_parser("clusters", help="HDBSCAN clusters of the stored covers, with their genre mix")
-    p.add_argument("--min-cluster-size", type=int, default=None, help="default: 1%% of the covers, at least 5")
-    p.add_argument("--min-samples", type=int, default=None, help="default: min(min-cluster-size, 10)")
-    p.add_argument("--pca-dim", type=int, default=DEFAULT_PCA_DIM, help="reduce to this many dimensions "
+    p.add_argument("--min-cluster-size", type=int_at_least(2), default=None,
+                   help="default: 1%% of the covers, at least 5")
+    p.add_argument("--min-samples", type=positive_int, default=None, help="default: min(min-cluster-size, 10)")
+    p.add_argument("--pca-dim", type=positive_int, default=DEFAULT_PCA_DIM, help="reduce to this many dimensions "
                    f"first (default {DEFAULT_PCA_DIM}; HDBSCAN's cost grows fast with it)")
     p.add_argument("--projection", choices=("pca", "tsne"), default="pca",
                    help="layout of the 2-D map (tsne: sharper, about a minute)")
@@ -49,10 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_clusters)
 
     p = subparsers.add_parser("suspects", help="covers that look mislabelled, and near-duplicate covers")
-    p.add_argument("-k", "--k", type=int, default=10, help="neighbours that vote (default 10)")
-    p.add_argument("--min-share", type=float, default=0.7, help="vote share for another genre (default 0.7)")
-    p.add_argument("--threshold", type=float, default=0.97, help="near-duplicate similarity (default 0.97)")
-    p.add_argument("--limit", type=int, default=20, help="rows of each list printed (the reports hold all)")
+    p.add_argument("-k", "--k", type=positive_int, default=10, help="neighbours that vote (default 10)")
+    p.add_argument("--min-share", type=share, default=0.7, help="vote share for another genre (default 0.7)")
+    p.add_argument("--threshold", type=similarity, default=0.97, help="near-duplicate similarity (default 0.97)")
+    p.add_argument("--limit", type=non_negative_int, default=20,
+                   help="rows of each list printed (the reports hold all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_store_options(p)
     p.set_defaults(handler=cmd_suspects)
