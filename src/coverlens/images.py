@@ -71,16 +71,12 @@ def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes
     path = Path(path)
     limit = max_bytes if max_bytes is not None else max_bytes_default()
     try:
-        kind = _file_kind(os.stat(path).st_mode)
-        if kind is not None:
-            raise ImageError(path, f"is {kind}, not a regular file; only image files are read")
+        _refuse_special(path, os.stat(path).st_mode)
         # O_NONBLOCK: a FIFO swapped in after the stat must not block the open
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
         with open(fd, "rb", closefd=True) as handle:
             info = os.fstat(handle.fileno())
-            kind = _file_kind(info.st_mode)
-            if kind is not None:
-                raise ImageError(path, f"is {kind}, not a regular file; only image files are read")
+            _refuse_special(path, info.st_mode)
             if info.st_size > limit:
                 raise ImageError(path, _too_large(info.st_size, limit))
             data = handle.read(limit + 1)
@@ -95,6 +91,14 @@ def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes
     if len(data) > limit:
         raise ImageError(path, _too_large(len(data), limit))
     return data
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    kind = _file_kind(mode)
+    if kind == "a directory":
+        raise ImageError(path, "is a directory, not an image file")
+    if kind is not None:
+        raise ImageError(path, f"is {kind}, not a regular file; only image files are read")
 
 
 def _file_kind(mode: int) -> str | None:
@@ -115,8 +119,9 @@ def _file_kind(mode: int) -> str | None:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return (f"file is {size:,} bytes, above the limit of {limit:,} bytes ({limit / 2**20:g} MiB; "
-            f"raise it with ${MAX_BYTES_ENV})")
+    shown = f" ({limit / 2**20:g} MiB)" if limit >= 2**20 else ""
+    return f"file is larger than the limit: {size:,} bytes, above the limit of {limit:,} bytes{shown}; " \
+        f"raise it with ${MAX_BYTES_ENV}"
 
 
 def decode_image(
