@@ -70,6 +70,7 @@ def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes
     """
     path = Path(path)
     limit = max_bytes if max_bytes is not None else max_bytes_default()
+    hint = f"; raise it with ${MAX_BYTES_ENV}" if max_bytes is None else ""
     try:
         _refuse_special(path, os.stat(path).st_mode)
         # O_NONBLOCK: a FIFO swapped in after the stat must not block the open
@@ -78,7 +79,7 @@ def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes
             info = os.fstat(handle.fileno())
             _refuse_special(path, info.st_mode)
             if info.st_size > limit:
-                raise ImageError(path, _too_large(info.st_size, limit))
+                raise ImageError(path, _too_large(info.st_size, limit) + hint)
             data = handle.read(limit + 1)
     except PermissionError as exc:
         raise ImageError(path, "permission denied") from exc
@@ -89,7 +90,7 @@ def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes
     except OSError as exc:
         raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
     if len(data) > limit:
-        raise ImageError(path, _too_large(len(data), limit))
+        raise ImageError(path, _too_large(len(data), limit) + hint)
     return data
 
 
@@ -120,8 +121,7 @@ def _file_kind(mode: int) -> str | None:
 
 def _too_large(size: int, limit: int) -> str:
     shown = f" ({limit / 2**20:g} MiB)" if limit >= 2**20 else ""
-    return f"file is larger than the limit: {size:,} bytes, above the limit of {limit:,} bytes{shown}; " \
-        f"raise it with ${MAX_BYTES_ENV}"
+    return f"file is larger than the limit: {size:,} bytes, above the limit of {limit:,} bytes{shown}"
 
 
 def decode_image(

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from coverlens.errors import ReadOnlyError, StoreError, from_os_error
+from coverlens.errors import (
+    CoverlensError,
+    FileSystemError,
+    NoSpaceError,
+    ReadOnlyError,
+    StoreError,
+    from_os_error,
+)
 from coverlens.store.collection import CHANGED_KEY, INCOMPLETE_KEY, NEW_COLLECTION_REASON, CoverCollection
 from coverlens.store.freshness import (
     Generation,
@@ -190,12 +197,19 @@ class CoverStore:
     @contextmanager
     def reading(self) -> Iterator[Any]:
         """Check freshness, then hold off resets while the block uses the client (it yields it)."""
+        from chromadb.errors import ChromaError, NotFoundError
+
         self.check_fresh()
-        if self._shared is None:
-            yield self._client()
-            return
-        with self._shared.lock.reading():
-            yield self._client()
+        try:
+            if self._shared is None:
+                yield self._client()
+                return
+            with self._shared.lock.reading():
+                yield self._client()
+        except NotFoundError:
+            raise
+        except ChromaError as exc:  # disk full, I/O errors, server errors: named, typed
+            raise chroma_error(exc, self.location) from exc
 
     def bump_generation(self, reason: str) -> Generation | None:
         """Tell readers in other processes that the store changed (embedded stores; a server needs none)."""
@@ -313,12 +327,40 @@ def _persistent_client(directory: Path) -> Any:
     except OSError as exc:
         raise from_os_error(exc, directory, "opening the Chroma store") from exc
     except Exception as exc:  # sqlite and Rust errors arrive as chromadb's own types
-        if _read_only(directory) or "readonly" in str(exc).replace("-", "").replace(" ", "").lower():
-            raise ReadOnlyError(
-                f"{directory}: read-only file system: the Chroma store cannot be opened (Chroma writes its "
-                "database even to read it); make the workspace writable, copy it to a writable --workspace, "
-                "or serve the store with `chroma run` and pass --chroma-url", str(directory)) from exc
-        raise StoreError(f"cannot open the Chroma store in {directory}: {exc}") from exc
+        if not (_read_only(directory) or "readonly" in str(exc).replace("-", "").replace(" ", "").lower()):
+            raise chroma_error(exc, str(directory), "opening the Chroma store") from exc
+        raise ReadOnlyError(
+            f"{directory}: read-only file system: the Chroma store cannot be opened (Chroma writes its "
+            "database even to read it); make the workspace writable, copy it to a writable --workspace, "
+            "or serve the store with `chroma run` and pass --chroma-url", str(directory)) from exc
+
+
+def chroma_error(exc: Exception, location: str, doing: str = "using the store") -> CoverlensError:
+    """A typed error for what Chroma (its SQLite, its Rust core, a server) raised.
+
+    SQLite reports a write refused by a full disk or a file size limit as "disk I/O error" as often
+    as "database or disk is full", so the free space decides which of the two it was."""
+    text = str(exc)
+    plain = text.lower()
+    if "disk is full" in plain or "no space" in plain or _low_on_space(location):
+        return NoSpaceError(f"{location}: no space left on the disk while {doing} ({text}); free some space and "
+                            "re-run the same command: what was stored before is kept", location)
+    if "readonly" in plain.replace("-", "").replace(" ", "") or _read_only(Path(location)):
+        return ReadOnlyError(f"{location}: read-only file system while {doing}; make the workspace writable "
+                             "or copy it to a writable --workspace", location)
+    if "disk i/o error" in plain:
+        return FileSystemError(f"{location}: disk I/O error while {doing} ({text}); check the free space "
+                               "(`df -h`), the file size limit (`ulimit -f`) and the disk, then re-run the same "
+                               "command: what was stored before is kept", location)
+    return StoreError(f"{location}: Chroma failed while {doing}: {text}")
+
+
+def _low_on_space(location: str, margin: int = 16 * 2**20) -> bool:
+    try:
+        info = os.statvfs(location)
+    except (OSError, ValueError):
+        return False
+    return info.f_bavail * info.f_frsize < margin
 
 
 def _read_only(directory: Path) -> bool:
