@@ -145,20 +145,29 @@ def make_unreadable(path: Path, monkeypatch: pytest.MonkeyPatch, *, chmod: bool 
 
     Not root and `chmod`: a real chmod 000, so the OS refuses. As root (CI) the OS ignores the mode
     bits, and an upload must stay readable for the client that sends it (`chmod=False`): there the
-    refusal is simulated where coverlens reads files, `Path.read_bytes` raising the PermissionError
-    the OS would, for this file name only (an upload reaches the server under its own name).
+    refusal is simulated where coverlens reads files (`os.open`, and `Path.read_bytes`), raising the
+    PermissionError the OS would, for this file name only (an upload reaches the server under its
+    own name).
     """
     if chmod and os.geteuid() != 0:
         path.chmod(0)
         return
-    real_read = Path.read_bytes
+    real_read, real_open = Path.read_bytes, os.open
+
+    def denied(name: object) -> None:
+        if Path(os.fsdecode(name)).name == path.name:  # type: ignore[arg-type]
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(name))
 
     def read_bytes(self: Path) -> bytes:
-        if self.name == path.name:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        denied(self)
         return real_read(self)
 
+    def open_(name: object, *args: object, **kwargs: object) -> int:
+        denied(name)
+        return real_open(name, *args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_)
 
 
 def write_bad_files(folder: Path) -> dict[str, str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bad_images import jpeg_bytes, png_bytes, write_bad_files
+from bad_images import jpeg_bytes, make_unreadable, png_bytes, write_bad_files
 from coverlens.errors import ImageError
 from coverlens.images import decode_image, open_image
 
@@ -32,11 +32,7 @@ def test_missing_and_directory(tmp_path: Path) -> None:
 def test_permission_denied_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     locked = tmp_path / "locked.jpg"
     locked.write_bytes(jpeg_bytes())
-
-    def refuse(self: Path) -> bytes:  # root ignores chmod 0, so the OS refusal is simulated
-        raise PermissionError(13, "Permission denied", str(self))
-
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    make_unreadable(locked, monkeypatch)  # root ignores chmod 0: there the OS refusal is simulated
     with pytest.raises(ImageError, match="permission denied") as caught:
         open_image(locked)
     assert caught.value.path == str(locked)
@@ -119,3 +115,47 @@ def test_exif_orientation_is_applied() -> None:
 def test_tiny_and_extreme_aspect_images_open() -> None:
     assert open_image(png_bytes(Image.new("RGB", (1, 1)))).size == (1, 1)
     assert open_image(png_bytes(Image.new("RGB", (4000, 2)))).size == (4000, 2)
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    """A device, a FIFO or a socket is refused before a byte is read (reading /dev/zero never ends)."""
+    import os
+    import socket
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock.jpg"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock_path))
+    try:
+        for path, kind in [(Path("/dev/zero"), "character device"), (fifo, "FIFO"), (sock_path, "socket")]:
+            with pytest.raises(ImageError, match=f"is a {kind}.*not a regular file") as caught:
+                open_image(path)
+            assert caught.value.path == str(path)
+    finally:
+        server.close()
+
+
+def test_byte_limit_checked_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coverlens.images import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, read_image_bytes
+
+    cover = tmp_path / "cover.jpg"
+    data = jpeg_bytes((60, 60))
+    cover.write_bytes(data)
+    assert read_image_bytes(cover) == data and DEFAULT_MAX_BYTES == 64 * 2**20
+    with pytest.raises(ImageError, match=f"above the limit of {len(data) - 1:,} bytes"):
+        read_image_bytes(cover, max_bytes=len(data) - 1)
+    monkeypatch.setenv(MAX_BYTES_ENV, str(len(data) - 1))
+    with pytest.raises(ImageError, match=f"raise it with \\${MAX_BYTES_ENV}"):
+        open_image(cover)
+    monkeypatch.setenv(MAX_BYTES_ENV, "-5")
+    from coverlens.errors import CoverlensError
+
+    with pytest.raises(CoverlensError, match="not a positive whole number"):
+        open_image(cover)
+    sparse = tmp_path / "huge.jpg"  # 3 GiB on paper, no blocks on disk: only fstat may look at it
+    with open(sparse, "wb") as handle:
+        handle.truncate(3 * 2**30)
+    monkeypatch.delenv(MAX_BYTES_ENV)
+    with pytest.raises(ImageError, match="3,221,225,472 bytes, above the limit"):
+        open_image(sparse)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coverlens.errors import StoreError
+from coverlens.errors import BusyError, StoreError
 from coverlens.records import Hit
 from coverlens.store import CollectionInfo, CoverStore
 from coverlens.store.lock import LOCK_NAME
@@ -57,7 +57,16 @@ def test_collection_created_with_cosine_space_and_identity(filled) -> None:
     assert collection.ids() == set(ids)
     raw = store.client.get_collection("covers-fake", embedding_function=None)
     assert raw.configuration["hnsw"]["space"] == "cosine"
-    assert store.list_collections() == [CollectionInfo("covers-fake", "fake", IDENTITY, 30)]
+    [info] = store.list_collections()
+    assert info.incomplete and "has not finished" in info.incomplete  # born incomplete, until a run ends
+    assert (info.name, info.embedder, info.identity, info.count) == ("covers-fake", "fake", IDENTITY, 30)
+    assert not collection.is_complete and store.incomplete() == {"covers-fake": info.incomplete}
+    collection.mark_complete()
+    [info] = store.list_collections()
+    assert info == CollectionInfo("covers-fake", "fake", IDENTITY, 30, None, collection.last_changed)
+    assert collection.is_complete and collection.incomplete_reason is None and info.changed
+    raw = store.client.get_collection("covers-fake", embedding_function=None)  # identity kept by the merge
+    assert raw.configuration["hnsw"]["space"] == "cosine" and raw.metadata["embedder"] == "fake"
 
 
 def test_fetch_all_and_by_id_in_asked_order(filled) -> None:
@@ -162,10 +171,10 @@ def test_second_writer_refused_until_first_dies(workspace: Workspace) -> None:
                               text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(StoreError) as caught:
+        with pytest.raises(BusyError) as caught:
             CoverStore.open(workspace, writer=True)
-        assert f"already opened by another writing process (pid {holder.pid})" in str(caught.value)
-        assert "--chroma-url" in str(caught.value)
+        assert f"is busy: index, pid {holder.pid}, since 20" in str(caught.value)
+        assert "--chroma-url" in str(caught.value) and caught.value.exit_code == 9
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
@@ -176,7 +185,7 @@ def test_second_writer_refused_until_first_dies(workspace: Workspace) -> None:
 
 def test_close_releases_the_lock_in_process(workspace: Workspace) -> None:
     first = CoverStore.open(workspace, writer=True)
-    with pytest.raises(StoreError, match="already opened"):
+    with pytest.raises(BusyError, match="is busy: index, pid"):
         CoverStore.open(workspace, writer=True)
     first.close()
     first.close()  # idempotent

@@ -1,9 +1,10 @@
 """Wrong state, as a user meets it on the command line: a store filled by another model, a model
-file changed on disk, a workspace of another format, a store already opened by a writer. Each is
+file changed on disk, a workspace of another format, a store already opened by a writer (busy). Each is
 refused with a message that says what to do, and nothing stored is lost."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,8 +108,8 @@ def test_store_already_opened_by_a_writer_is_refused(workspace: Workspace, capsy
     holder = CoverStore.open(workspace, writer=True)  # another writer, as a second `coverlens index` would be
     try:
         code, err = run(capsys, "index", "-w", str(workspace.root), "--embedder", "finetuned")
-        assert code != 0
-        assert "already opened by another writing process" in err and "--chroma-url" in err
+        assert code == 9
+        assert f"is busy: index, pid {os.getpid()}, since" in err and "--chroma-url" in err
     finally:
         holder.close()
     assert stored_count(workspace) == covers

@@ -9,25 +9,45 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coverlens.errors import ImageError
+from coverlens.errors import CoverlensError, ImageError
 
 if TYPE_CHECKING:
     from PIL import Image
 
 MAX_PIXELS_ENV = "COVERLENS_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000: far above any cover, far below a bomb
+MAX_BYTES_ENV = "COVERLENS_MAX_BYTES"
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # covers are KB to a few MB; this bounds memory, not quality
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 def max_pixels_default() -> int:
-    raw = os.environ.get(MAX_PIXELS_ENV)
-    return int(raw) if raw else DEFAULT_MAX_PIXELS
+    return _positive_env(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
+
+
+def max_bytes_default() -> int:
+    """The byte limit of one cover file: $COVERLENS_MAX_BYTES, else 64 MiB."""
+    return _positive_env(MAX_BYTES_ENV, DEFAULT_MAX_BYTES)
+
+
+def _positive_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise CoverlensError(f"${name}={raw!r} is not a positive whole number; unset it or set e.g. {default}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -42,12 +62,25 @@ class ImageFacts:
 
 
 def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes:
-    """Read a file's bytes, turning OS errors into `ImageError`s that name the file."""
+    """Read a cover file's bytes, or raise an `ImageError` that names it.
+
+    Only regular files are read: a device (/dev/zero), a FIFO or a socket is refused before a byte
+    is read, and so is a file above the byte limit (`max_bytes`, else $COVERLENS_MAX_BYTES, else
+    64 MiB), checked with fstat on the open file, and again while reading (the file may grow).
+    """
     path = Path(path)
+    limit = max_bytes if max_bytes is not None else max_bytes_default()
+    hint = f"; raise it with ${MAX_BYTES_ENV}" if max_bytes is None else ""
     try:
-        if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise ImageError(path, f"file is larger than the {max_bytes // (1024 * 1024)} MiB limit")
-        data = path.read_bytes()
+        _refuse_special(path, os.stat(path).st_mode)
+        # O_NONBLOCK: a FIFO swapped in after the stat must not block the open
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb", closefd=True) as handle:
+            info = os.fstat(handle.fileno())
+            _refuse_special(path, info.st_mode)
+            if info.st_size > limit:
+                raise ImageError(path, _too_large(info.st_size, limit) + hint)
+            data = handle.read(limit + 1)
     except PermissionError as exc:
         raise ImageError(path, "permission denied") from exc
     except IsADirectoryError as exc:
@@ -56,7 +89,39 @@ def read_image_bytes(path: Path | str, *, max_bytes: int | None = None) -> bytes
         raise ImageError(path, "file not found") from exc
     except OSError as exc:
         raise ImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if len(data) > limit:
+        raise ImageError(path, _too_large(len(data), limit) + hint)
     return data
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    kind = _file_kind(mode)
+    if kind == "a directory":
+        raise ImageError(path, "is a directory, not an image file")
+    if kind is not None:
+        raise ImageError(path, f"is {kind}, not a regular file; only image files are read")
+
+
+def _file_kind(mode: int) -> str | None:
+    """None for a regular file, else what the path is, in words."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _too_large(size: int, limit: int) -> str:
+    shown = f" ({limit / 2**20:g} MiB)" if limit >= 2**20 else ""
+    return f"file is larger than the limit: {size:,} bytes, above the limit of {limit:,} bytes{shown}"
 
 
 def decode_image(

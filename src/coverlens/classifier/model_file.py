@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from coverlens.errors import ModelError, WorkspaceError
 from coverlens.weights import sha256_of
-from coverlens.workspace import Workspace, atomic_path, read_json, write_json_atomic
+from coverlens.workspace import Workspace, atomic_path, read_json, remove_stale_temps, write_json_atomic
 
 if TYPE_CHECKING:
     from fastai.learner import Learner
@@ -71,9 +71,9 @@ def pending_sidecar_path(workspace: Workspace) -> Path:
 
 def remove_stale_exports(workspace: Workspace) -> None:
     """Temporary files of exports killed before their move (SIGKILL skips their clean-up); every
-    hidden `.tmp` file in the model folder is one of ours (see `atomic_path`)."""
-    for stale in workspace.model_dir.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+    hidden `.tmp` file in the model folder is one of ours (see `atomic_path`), and those of a live
+    process are kept."""
+    remove_stale_temps(workspace.model_dir)
 
 
 def _promote(pending: Path, sidecar_path: Path) -> None:

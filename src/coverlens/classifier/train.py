@@ -148,7 +148,20 @@ def fit(learn: Learner, config: TrainConfig, lr: float) -> dict[str, Any]:
 
 def train_classifier(workspace: Workspace, config: TrainConfig | None = None,
                      progress: bool = True) -> TrainResult:
-    """Train on the catalog's train split, export `model.pkl` + `model.json`; see module docs."""
+    """Train on the catalog's train split, export `model.pkl` + `model.json`; see module docs.
+
+    Holds the workspace's writer lock throughout: a second `train` (or any other writer) is refused
+    with "busy: train, pid N, since T" instead of both running and the last one winning.
+    """
+    from coverlens.locks import workspace_writer
+
+    config = config or TrainConfig()
+    check_config(config)
+    with workspace_writer(workspace, "train"):
+        return _train_classifier(workspace, config, progress)
+
+
+def _train_classifier(workspace: Workspace, config: TrainConfig, progress: bool) -> TrainResult:
     import torch
     from fastai.torch_core import set_seed
 
@@ -158,8 +171,6 @@ def train_classifier(workspace: Workspace, config: TrainConfig | None = None,
     from coverlens.classifier.model_file import export_model, ids_digest
     from coverlens.preprocess import torch_threads
 
-    config = config or TrainConfig()
-    check_config(config)
     started = time.perf_counter()
     covers = training_covers(workspace)
     pixels, kept, skipped = load_pixels(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from coverlens.cli.common import add_store_option, add_workspace_option, open_service
+from coverlens.cli.common import add_store_option, add_workspace_option, int_in_range, open_service
 from coverlens.defaults import HOST as DEFAULT_HOST
 from coverlens.defaults import PORT as DEFAULT_PORT
 
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to bind (default {DEFAULT_HOST}: this machine only; 0.0.0.0 exposes the "
                    "library to the network)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=int_in_range(1, 65535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     add_store_option(p)
     add_workspace_option(p)
     p.set_defaults(handler=cmd_serve)

@@ -52,11 +52,92 @@ def open_service(args: argparse.Namespace) -> CoverlensService:
     return factory(workspace_of(args), chroma_url=getattr(args, "chroma_url", None), options=options)
 
 
+# argparse types: a value is used as given or refused here, with the rule it broke; never replaced.
+
+def _whole(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _number(text: str) -> float:
+    import math
+
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `low`."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int_at_least_{low}"
+    return parse
+
+
+def int_in_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    parse.__name__ = f"int_in_{low}_{high}"
+    return parse
+
+
 def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    """An argparse type: a whole number of at least 1."""
+    return int_at_least(1)(text)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (offsets, counts that may be none, seeds)."""
+    return int_at_least(0)(text)
+
+
+def share(text: str) -> float:
+    """An argparse type: a share in [0, 1] (0.7, not 70)."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1 (e.g. 0.7), got {text}")
+    return value
+
+
+def open_share(text: str) -> float:
+    """An argparse type: a share in [0, 1), e.g. a held-out fraction or label smoothing."""
+    value = share(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def similarity(text: str) -> float:
+    """An argparse type: a cosine similarity in [-1, 1]."""
+    value = _number(text)
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a similarity between -1 and 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0 (a learning rate)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
 
 

@@ -8,6 +8,7 @@ from coverlens.cli.common import (
     Bars,
     add_embedder_options,
     add_workspace_option,
+    non_negative_int,
     open_service,
     positive_int,
     print_table,
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help=f"leave out the {REGISTRY.spec(name).label}")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="score at most N held-out covers (a seeded sample; for quick runs)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                    help=f"covers per model call (default {BATCH_SIZE})")
     add_embedder_options(p)

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="drop the chosen collections and embed everything again (after a model change)")
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                    help=f"covers per read/embed/write batch (default {BATCH_SIZE})")
-    p.add_argument("--readers", type=int, default=None, help="image decoding threads (default: by CPU count)")
+    p.add_argument("--readers", type=positive_int, default=None, help="image decoding threads (default: by CPU count)")
     add_embedder_options(p)
     add_store_option(p)
     add_workspace_option(p)

@@ -5,20 +5,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from coverlens.cli.common import Bars, add_workspace_option, open_service, print_table
+from coverlens.cli.common import (
+    Bars,
+    add_workspace_option,
+    int_at_least,
+    int_in_range,
+    non_negative_int,
+    open_service,
+    open_share,
+    positive_int,
+    print_table,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sample-library", help="draw a generated cover library (genre folders)")
     p.add_argument("directory", type=Path)
-    p.add_argument("--genres", type=int, default=4)
-    p.add_argument("--per-genre", type=int, default=40)
-    p.add_argument("--size", type=int, default=128, help="cover side in pixels")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--genres", type=int_in_range(1, 14), default=4)
+    p.add_argument("--per-genre", type=positive_int, default=40)
+    p.add_argument("--size", type=int_at_least(16), default=128, help="cover side in pixels")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty folder")
-    p.add_argument("--mislabelled", type=int, default=0,
+    p.add_argument("--mislabelled", type=non_negative_int, default=0,
                    help="extra covers drawn in another genre's style (label noise for `suspects`)")
-    p.add_argument("--near-duplicates", type=int, default=0, help="covers that get a re-encoded copy")
+    p.add_argument("--near-duplicates", type=non_negative_int, default=0, help="covers that get a re-encoded copy")
     p.set_defaults(handler=cmd_sample_library)
 
     p = subparsers.add_parser("catalog", help="catalog a library folder (or --manifest CSV) into the workspace")
@@ -26,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="folder with one sub-folder per genre (default: the one catalogued before)")
     p.add_argument("--manifest", type=Path, help="CSV with path,genre columns (paths relative to LIBRARY "
                    "or to the manifest's folder)")
-    p.add_argument("--seed", type=int, default=None, help="split seed (default 0; kept once chosen)")
-    p.add_argument("--test-fraction", type=float, default=None, help="held-out share (default 0.2)")
-    p.add_argument("--max-pixels", type=int, default=None, help="decompression bomb guard")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="split seed (default 0; kept once chosen)")
+    p.add_argument("--test-fraction", type=open_share, default=None, help="held-out share (default 0.2)")
+    p.add_argument("--max-pixels", type=positive_int, default=None, help="decompression bomb guard")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_catalog)
 
     p = subparsers.add_parser("inspect", help="overview of the catalogued library (Markdown + PNG)")
-    p.add_argument("--placeholder-min", type=int, default=None,
+    p.add_argument("--placeholder-min", type=int_at_least(2), default=None,
                    help="copies from which an image counts as a placeholder (default 20)")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_inspect)

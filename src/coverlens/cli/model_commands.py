@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from coverlens.classifier.config import DEFAULT_LR, TrainConfig
-from coverlens.cli.common import add_workspace_option, open_service, print_table
+from coverlens.cli.common import (
+    add_workspace_option,
+    int_at_least,
+    non_negative_int,
+    open_service,
+    open_share,
+    positive_float,
+    positive_int,
+    print_table,
+)
 from coverlens.defaults import PREDICT_TOP_K, VOTE_K
 from coverlens.errors import ImageError
 
@@ -23,19 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="fine-tune the genre classifier on the catalog's train split")
     p.add_argument("--arch", default=d.arch,
                    help=f"mobilenet_v2 (default), resnet18/34/50 or a timm model name (default {d.arch})")
-    p.add_argument("--size", type=int, default=d.image_size, help=f"training image side in pixels ({d.image_size})")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs with all layers trained ({d.epochs})")
-    p.add_argument("--frozen-epochs", type=int, default=d.frozen_epochs,
+    p.add_argument("--size", type=int_at_least(32), default=d.image_size,
+                   help=f"training image side in pixels ({d.image_size})")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs with all layers trained ({d.epochs})")
+    p.add_argument("--frozen-epochs", type=non_negative_int, default=d.frozen_epochs,
                    help=f"head-only epochs before ({d.frozen_epochs})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"({d.batch_size})")
-    p.add_argument("--frozen-blocks", type=int, default=None,
+    p.add_argument("--batch-size", type=int_at_least(2), default=d.batch_size, help=f"({d.batch_size})")
+    p.add_argument("--frozen-blocks", type=non_negative_int, default=None,
                    help="leading backbone blocks never trained: cheaper steps, so larger images fit "
                    "(default: 14 for pretrained mobilenet_v2, else 0)")
-    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {DEFAULT_LR})")
+    p.add_argument("--lr", type=positive_float, default=None, help=f"peak learning rate (default {DEFAULT_LR})")
     p.add_argument("--find-lr", action="store_true", help="pick the learning rate with fastai's lr_find")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"({d.seed})")
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help=f"({d.label_smoothing})")
-    p.add_argument("--patience", type=int, default=d.patience,
+    p.add_argument("--seed", type=non_negative_int, default=d.seed, help=f"({d.seed})")
+    p.add_argument("--label-smoothing", type=open_share, default=d.label_smoothing, help=f"({d.label_smoothing})")
+    p.add_argument("--patience", type=positive_int, default=d.patience,
                    help=f"stop after this many epochs without a lower validation loss ({d.patience})")
     p.add_argument("--no-pretrained", action="store_true", help="random init instead of ImageNet weights")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -44,10 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("predict", help="genre probabilities for cover images (the classifier head)")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--top-k", type=int, default=PREDICT_TOP_K, help=f"genres to show per image ({PREDICT_TOP_K})")
+    p.add_argument("--top-k", type=positive_int, default=PREDICT_TOP_K,
+                   help=f"genres to show per image ({PREDICT_TOP_K})")
     p.add_argument("--tta", action="store_true", help="average over a few crops (slower, a bit steadier)")
     p.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
-    p.add_argument("--vote-k", type=int, default=VOTE_K,
+    p.add_argument("--vote-k", type=positive_int, default=VOTE_K,
                    help=f"training covers in the KNN vote shown beside the head, when the covers are indexed "
                    f"({VOTE_K})")
     add_workspace_option(p)

@@ -11,8 +11,13 @@ from coverlens.cli.common import (
     add_embedder_options,
     add_store_option,
     add_workspace_option,
+    int_at_least,
+    non_negative_int,
     open_service,
+    positive_int,
     print_table,
+    share,
+    similarity,
 )
 from coverlens.defaults import DUPLICATE_THRESHOLD, SEARCH_K, SUSPECT_MIN_SHARE, SUSPECTS_LIMIT, VOTE_K
 from coverlens.search.clusters import DEFAULT_PCA_DIM
@@ -27,17 +32,18 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("similar", help="the stored covers nearest to an image")
     p.add_argument("image", type=Path)
-    p.add_argument("-k", type=int, default=SEARCH_K, help=f"how many covers (default {SEARCH_K})")
-    p.add_argument("--offset", type=int, default=0, help="skip this many first (next page: --offset K)")
+    p.add_argument("-k", type=positive_int, default=SEARCH_K, help=f"how many covers (default {SEARCH_K})")
+    p.add_argument("--offset", type=non_negative_int, default=0, help="skip this many first (next page: --offset K)")
     p.add_argument("--json", action="store_true", help="a JSON list instead of score<TAB>path lines")
     add_embedder_options(p)
     _add_store_options(p)
     p.set_defaults(handler=cmd_similar)
 
     p = subparsers.add_parser("clusters", help="HDBSCAN clusters of the stored covers, with their genre mix")
-    p.add_argument("--min-cluster-size", type=int, default=None, help="default: 1%% of the covers, at least 5")
-    p.add_argument("--min-samples", type=int, default=None, help="default: min(min-cluster-size, 10)")
-    p.add_argument("--pca-dim", type=int, default=DEFAULT_PCA_DIM, help="reduce to this many dimensions "
+    p.add_argument("--min-cluster-size", type=int_at_least(2), default=None,
+                   help="default: 1%% of the covers, at least 5")
+    p.add_argument("--min-samples", type=positive_int, default=None, help="default: min(min-cluster-size, 10)")
+    p.add_argument("--pca-dim", type=positive_int, default=DEFAULT_PCA_DIM, help="reduce to this many dimensions "
                    f"first (default {DEFAULT_PCA_DIM}; HDBSCAN's cost grows fast with it)")
     p.add_argument("--projection", choices=("pca", "tsne"), default="pca",
                    help="layout of the 2-D map (tsne: sharper, about a minute)")
@@ -45,12 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_clusters)
 
     p = subparsers.add_parser("suspects", help="covers that look mislabelled, and near-duplicate covers")
-    p.add_argument("-k", "--k", type=int, default=VOTE_K, help=f"neighbours that vote (default {VOTE_K})")
-    p.add_argument("--min-share", type=float, default=SUSPECT_MIN_SHARE,
+    p.add_argument("-k", "--k", type=positive_int, default=VOTE_K, help=f"neighbours that vote (default {VOTE_K})")
+    p.add_argument("--min-share", type=share, default=SUSPECT_MIN_SHARE,
                    help=f"vote share for another genre (default {SUSPECT_MIN_SHARE})")
-    p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD,
+    p.add_argument("--threshold", type=similarity, default=DUPLICATE_THRESHOLD,
                    help=f"near-duplicate similarity (default {DUPLICATE_THRESHOLD})")
-    p.add_argument("--limit", type=int, default=SUSPECTS_LIMIT,
+    p.add_argument("--limit", type=non_negative_int, default=SUSPECTS_LIMIT,
                    help=f"rows of each list printed (default {SUSPECTS_LIMIT}; the reports hold all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_store_options(p)

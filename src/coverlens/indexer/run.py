@@ -10,6 +10,8 @@ harmless.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,6 +22,7 @@ from coverlens.catalog import distinct_covers, library_root, load_catalog
 from coverlens.errors import ModelError
 from coverlens.indexer.pipeline import Preparer, PreparingEmbedder, ReadBatch, WriteBehind, read_ahead
 from coverlens.indexer.plan import CollectionPlan, Cover, covers_from_catalog, plan_collection
+from coverlens.locks import workspace_writer
 
 if TYPE_CHECKING:
     from coverlens.embedders import Embedder
@@ -140,11 +143,22 @@ def index_covers(
     readers: int | None = None,
     progress: Progress | None = None,
 ) -> IndexReport:
-    """Index the catalog's distinct covers with each embedder into its collection of `store`."""
+    """Index the catalog's distinct covers with each embedder into its collection of `store`.
+
+    Holds the workspace's writer lock. Each collection it writes to is marked incomplete before its
+    first write and complete at the end of the run; a run killed or failed in between leaves it
+    flagged. Readers in other processes are told through the store's generation.
+    """
+    with workspace_writer(workspace, "index"):
+        return _index_covers(workspace, store, embedders, rebuild=rebuild, batch_size=batch_size,
+                             readers=readers, progress=progress)
+
+
+def _index_covers(workspace: Workspace, store: CoverStore, embedders: Sequence[Embedder], *, rebuild: bool,
+                  batch_size: int, readers: int | None, progress: Progress | None) -> IndexReport:
     started = time.perf_counter()
     timings: dict[str, float] = defaultdict(float)
     covers = covers_from_catalog(distinct_covers(load_catalog(workspace)))
-    root = library_root(workspace)
 
     targets = []
     for embedder in embedders:
@@ -153,6 +167,37 @@ def index_covers(
         targets.append(_Target(embedder, plan, CollectionReport(embedder.name, collection.name, plan.stored)))
     timings["plan"] = time.perf_counter() - started
 
+    writing = [t for t in targets if not t.plan.nothing_to_do or not t.plan.collection.is_complete]
+    if not writing:
+        return _report(targets, covers, [], timings, started)
+    reason = f"an index run started {time.strftime('%Y-%m-%dT%H:%M:%S%z')} (pid {os.getpid()}) has not finished"
+    for target in writing:
+        target.plan.collection.mark_incomplete(reason)
+    store.bump_generation("index run started")
+    try:
+        failures = _write(workspace, covers, targets, timings, batch_size, readers, progress)
+        for target in writing:
+            target.plan.collection.mark_complete()
+    except BaseException:
+        with contextlib.suppress(Exception):  # never hide why the run stopped (a full disk, say)
+            store.bump_generation("index run stopped")  # readers reload: what was stored, flagged
+        raise
+    store.bump_generation("index run ended")
+    return _report(targets, covers, failures, timings, started)
+
+
+def _report(targets: list[_Target], covers: dict[str, Cover], failures: list[tuple[str, str]],
+            timings: dict[str, float], started: float) -> IndexReport:
+    for target in targets:
+        target.report.stored_after = target.plan.collection.count()
+    return IndexReport(covers=len(covers), collections=[t.report for t in targets], failures=failures,
+                       timings=dict(timings), seconds=time.perf_counter() - started)
+
+
+def _write(workspace: Workspace, covers: dict[str, Cover], targets: list[_Target], timings: dict[str, float],
+           batch_size: int, readers: int | None, progress: Progress | None) -> list[tuple[str, str]]:
+    """Delete, update metadata, then read -> embed -> write what is missing; returns unreadable covers."""
+    root = library_root(workspace)
     step = time.perf_counter()
     for target in targets:
         target.plan.collection.delete(sorted(target.plan.gone))
@@ -185,8 +230,4 @@ def index_covers(
 
     for _ in (progress(processed(), len(todo)) if progress else processed()):
         pass
-
-    for target in targets:
-        target.report.stored_after = target.plan.collection.count()
-    return IndexReport(covers=len(covers), collections=[t.report for t in targets], failures=failures,
-                       timings=dict(timings), seconds=time.perf_counter() - started)
+    return failures

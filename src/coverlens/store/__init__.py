@@ -9,13 +9,22 @@ Concurrency: an embedded store directory may be written by one process at a time
 second writer is refused at once. Readers (search, clusters, the app) take no lock: reading while
 another process writes the same directory is not safe with embedded Chroma, so run a Chroma server
 (`chroma run --path DIR`) and pass its URL (`--chroma-url`) when several processes share a store.
+
+Fresh reads: every index run that changes the store writes a new generation file; readers check it
+before each operation and reopen their client when it changed (`store.freshness`), so a long-lived
+reader (the app) never serves a stale HNSW cache. `store.last_changed()` says when.
+
+Complete or flagged: a collection is marked incomplete (collection metadata, so it travels with a
+Chroma server too) from before an index run's first write until that run completes;
+`collection.is_complete` / `incomplete_reason` and `store.incomplete()` tell readers.
 """
 
+from coverlens.locks import WriterLock
 from coverlens.store.collection import CoverCollection, StoredVectors
-from coverlens.store.lock import WriterLock
+from coverlens.store.freshness import Generation
 from coverlens.store.store import COLLECTION_PREFIX, CollectionInfo, CoverStore, collection_name
 
 __all__ = [
-    "COLLECTION_PREFIX", "CollectionInfo", "CoverCollection", "CoverStore", "StoredVectors", "WriterLock",
-    "collection_name",
+    "COLLECTION_PREFIX", "CollectionInfo", "CoverCollection", "CoverStore", "Generation", "StoredVectors",
+    "WriterLock", "collection_name",
 ]

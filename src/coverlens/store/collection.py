@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from coverlens.errors import StoreError
 from coverlens.records import Hit
@@ -12,8 +14,16 @@ from coverlens.records import Hit
 if TYPE_CHECKING:
     import numpy as np
 
+    from coverlens.store.store import CoverStore
+
+T = TypeVar("T")
+
 # The metadata every stored cover carries (see `coverlens.indexer.plan.cover_metadata`).
 METADATA_FIELDS = ("path", "genre", "genres", "split", "width", "height")
+# Collection metadata: why the collection is incomplete (absent: complete), and when a run last completed.
+INCOMPLETE_KEY = "coverlens_incomplete"
+CHANGED_KEY = "coverlens_changed"
+NEW_COLLECTION_REASON = "created by an index run that has not finished"
 
 
 @dataclass
@@ -29,26 +39,108 @@ def _chunks(count: int, size: int) -> Iterator[slice]:
 
 
 class CoverCollection:
-    """A Chroma collection of cover vectors made by one embedder identity."""
+    """A Chroma collection of cover vectors made by one embedder identity.
 
-    def __init__(self, collection: Any, embedder: str, identity: dict[str, Any], max_batch: int) -> None:
+    Each operation first lets its store check that no other process changed the store (see
+    `coverlens.store.freshness`); after a reset, or a rebuild that replaced the collection, the
+    Chroma handle is fetched again by name, and checked again against the identity.
+    """
+
+    def __init__(self, collection: Any, embedder: str, identity: dict[str, Any], max_batch: int,
+                 store: CoverStore | None = None) -> None:
         self._collection = collection
         self.name: str = collection.name
         self.embedder = embedder
         self.identity = identity
         self.max_batch = max(1, int(max_batch))
+        self._store = store
+        self._epoch = store.epoch if store is not None else 0
 
     def __repr__(self) -> str:
         return f"CoverCollection({self.name!r}, embedder={self.embedder!r})"
 
+    @contextmanager
+    def _live(self) -> Iterator[Any]:
+        """The Chroma collection, fresh, held against resets for the block."""
+        if self._store is None:
+            yield self._collection
+            return
+        with self._store.reading():
+            if self._store.epoch != self._epoch:
+                self._refetch()
+            yield self._collection
+
+    def _refetch(self) -> None:
+        from coverlens.store.store import check_identity
+
+        assert self._store is not None
+        found = self._store._get(self.name)
+        if found is None:
+            raise StoreError(f"{self.name} is no longer in {self._store.location}: an `index --rebuild` may be "
+                             "under way; retry when it has finished")
+        check_identity(found, self.identity, self.embedder, self._store.location)
+        self._collection, self._epoch = found, self._store.epoch
+
+    def _call(self, operation: Callable[[Any], T]) -> T:
+        """Run `operation(chroma collection)`; once more on a re-fetched handle when the collection was
+        replaced meanwhile (a rebuild, in this process or on a Chroma server)."""
+        from chromadb.errors import NotFoundError
+
+        with self._live() as collection:
+            try:
+                return operation(collection)
+            except NotFoundError:
+                if self._store is None:
+                    raise
+                self._refetch()
+                return operation(self._collection)
+
     def count(self) -> int:
-        return int(self._collection.count())
+        return int(self._call(lambda c: c.count()))
+
+    # -- complete or flagged ---------------------------------------------------------------------
+    def _metadata(self) -> dict[str, Any]:
+        """The collection's metadata as stored now (a handle's copy may be older)."""
+        if self._store is None:
+            return dict(self._collection.metadata or {})
+        fresh = self._store._get(self.name)  # checks freshness first
+        return dict((fresh if fresh is not None else self._collection).metadata or {})
+
+    @property
+    def incomplete_reason(self) -> str | None:
+        """Why the collection is incomplete (an index run started and has not finished), or None."""
+        return self._metadata().get(INCOMPLETE_KEY) or None
+
+    @property
+    def is_complete(self) -> bool:
+        return self.incomplete_reason is None
+
+    @property
+    def last_changed(self) -> str | None:
+        """When an index run last completed on this collection (ISO 8601)."""
+        return self._metadata().get(CHANGED_KEY) or None
+
+    def mark_incomplete(self, reason: str) -> None:
+        """Flag the collection before a run's first write; `mark_complete` at its end clears it."""
+        self._set_metadata({INCOMPLETE_KEY: reason})
+
+    def mark_complete(self) -> None:
+        self._set_metadata({INCOMPLETE_KEY: None, CHANGED_KEY: time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+    def _set_metadata(self, changes: dict[str, Any]) -> None:
+        """Chroma's `modify(metadata=)` replaces the whole metadata: merge into what is stored."""
+        merged = {k: v for k, v in {**self._metadata(), **changes}.items() if v is not None}
+        self._call(lambda c: c.modify(metadata=merged))
 
     def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
         """get() page by page: one call for a whole large collection would be one huge response."""
+        with self._live():  # one state for all pages: no reset between two of them
+            yield from self._pages_unlocked(include)
+
+    def _pages_unlocked(self, include: list[str]) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            page = self._collection.get(limit=self.max_batch, offset=offset, include=include)
+            page = self._call(lambda c, o=offset: c.get(limit=self.max_batch, offset=o, include=include))
             if not page["ids"]:
                 return
             yield page
@@ -73,18 +165,18 @@ class CoverCollection:
         if len(set(ids)) != len(ids):
             raise StoreError(f"{self.name}: duplicate ids in one upsert")
         for part in _chunks(len(ids), self.max_batch):
-            self._collection.upsert(ids=list(ids[part]), embeddings=vectors[part],
-                                    metadatas=[_plain(m) for m in metadatas[part]])
+            self._call(lambda c, p=part: c.upsert(ids=list(ids[p]), embeddings=vectors[p],
+                                                   metadatas=[_plain(m) for m in metadatas[p]]))
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
         """Replace the metadata of stored covers, keeping their vectors."""
         for part in _chunks(len(ids), self.max_batch):
-            self._collection.update(ids=list(ids[part]), metadatas=[_plain(m) for m in metadatas[part]])
+            self._call(lambda c, p=part: c.update(ids=list(ids[p]), metadatas=[_plain(m) for m in metadatas[p]]))
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for part in _chunks(len(ids), self.max_batch):
-            self._collection.delete(ids=ids[part])
+            self._call(lambda c, p=part: c.delete(ids=ids[p]))
 
     def query(self, vectors: np.ndarray, k: int, *, where: dict[str, Any] | None = None,
               exclude_ids: set[str] | None = None) -> list[list[Hit]]:
@@ -102,8 +194,8 @@ class CoverCollection:
             return [[] for _ in range(len(vectors))]
         results: list[list[Hit]] = []
         for part in _chunks(len(vectors), self.max_batch):
-            answer = self._collection.query(query_embeddings=vectors[part], n_results=wanted, where=where,
-                                            include=["metadatas", "distances"])
+            answer = self._call(lambda c, p=part: c.query(query_embeddings=vectors[p], n_results=wanted,
+                                                          where=where, include=["metadatas", "distances"]))
             for ids, distances, metadatas in zip(answer["ids"], answer["distances"], answer["metadatas"],
                                                  strict=True):
                 hits = [_hit(i, d, m) for i, d, m in zip(ids, distances, metadatas, strict=True)
@@ -123,7 +215,7 @@ class CoverCollection:
             pages: Iterator[dict[str, Any]] = self._pages(include)
         else:
             wanted = list(dict.fromkeys(ids))
-            pages = (self._collection.get(ids=wanted[part], include=include)
+            pages = (self._call(lambda c, p=part: c.get(ids=wanted[p], include=include))
                      for part in _chunks(len(wanted), self.max_batch))
         found_ids: list[str] = []
         blocks: list[np.ndarray] = []

@@ -1,0 +1,194 @@
+"""Fresh reads and complete-or-flagged collections.
+
+A reader that keeps a store open (as the app does) must answer from the new state after another
+process changed the store, with no restart; a collection an index run has not finished filling
+must say so until a run completes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from coverlens.catalog import library_root, run_catalog
+from coverlens.store import CoverStore
+from coverlens.store.freshness import read_generation
+from coverlens.workspace import Workspace
+from indexing import FakeEmbedder, catalog_ids, index, make_workspace
+
+TESTS = Path(__file__).parent
+
+WRITER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from indexing import FakeEmbedder, index
+from coverlens.workspace import Workspace
+index(Workspace.resolve(sys.argv[2]), FakeEmbedder(), rebuild=sys.argv[3] == "rebuild")
+"""
+
+
+def run_writer(workspace: Workspace, mode: str) -> None:
+    """An index run in another process, as a CLI `coverlens index` beside a running app."""
+    done = subprocess.run([sys.executable, "-c", WRITER, str(TESTS), str(workspace.root), mode],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def expected_neighbours(workspace: Workspace, query: np.ndarray, k: int) -> set[str]:
+    """The right answer, computed from the library itself: the k catalogued covers nearest the query
+    (a set: covers that differ by a pixel tie, and ties may come back in either order)."""
+    from coverlens.catalog import distinct_covers, load_catalog
+
+    covers = distinct_covers(load_catalog(workspace))
+    root = library_root(workspace)
+    vectors = FakeEmbedder().embed([Image.open(root / p) for p in covers["path"]])
+    order = np.argsort(-(vectors @ query))[:k]
+    return {covers["id"].iloc[i] for i in order}
+
+
+@pytest.fixture
+def library_workspace(tmp_path: Path) -> Workspace:
+    workspace = make_workspace(tmp_path, genres=3, per_genre=8)
+    index(workspace, FakeEmbedder())
+    return workspace
+
+
+def query_vector(workspace: Workspace) -> np.ndarray:
+    first = sorted(library_root(workspace).glob("*/*.jpg"))[0]
+    return FakeEmbedder().embed([Image.open(first)])[0]
+
+
+def test_reader_sees_another_process_add_and_rebuild_without_restart(library_workspace: Workspace,
+                                                                     tmp_path: Path) -> None:
+    workspace, fake = library_workspace, FakeEmbedder()
+    query = query_vector(workspace)
+    reader = CoverStore.open(workspace)
+    try:
+        collection = reader.collection_for(fake.name, fake.identity)
+        assert {h.id for h in collection.query(query, k=5)[0]} == expected_neighbours(workspace, query, 5)
+        assert collection.is_complete and reader.last_changed() is not None
+        changed_before = reader.last_changed()
+        before_ids = collection.ids()
+
+        # 1. another process adds covers near the query (an incremental run: upserts into the same
+        #    collection, which a cached HNSW segment would never show)
+        library = library_root(workspace)
+        first = sorted(library.glob("*/*.jpg"))[0]
+        for n in range(3):
+            image = Image.open(first).convert("RGB")
+            image.putpixel((n, 0), (n * 40, 255, 0))
+            image.save(first.parent / f"near-{n}.png")
+        run_catalog(workspace)
+        run_writer(workspace, "add")
+        answer = {h.id for h in collection.query(query, k=5)[0]}
+        assert answer == expected_neighbours(workspace, query, 5)
+        new = catalog_ids(workspace) - before_ids
+        assert len(new) == 3 and new <= answer  # the three new covers, unseen by a stale reader
+        assert collection.count() == len(catalog_ids(workspace))
+        assert reader._shared is not None and reader._shared.resets == 1
+
+        # 2. another process deletes covers and rebuilds the collection from scratch
+        for path in sorted(library.glob("*/*.jpg"))[:6]:
+            path.unlink()
+        run_catalog(workspace)
+        run_writer(workspace, "rebuild")
+        answer = {h.id for h in collection.query(query, k=5)[0]}
+        assert answer == expected_neighbours(workspace, query, 5)
+        assert collection.ids() == catalog_ids(workspace) and collection.is_complete
+        assert reader.last_changed() >= changed_before
+        generation = read_generation(workspace.store_dir)
+        assert generation is not None and generation.reason == "index run ended" and generation.pid != os.getpid()
+    finally:
+        reader.close()
+
+
+def test_writes_in_the_same_process_need_no_reset(library_workspace: Workspace) -> None:
+    """Stores of one directory in one process share one client: they see each other's writes at once."""
+    workspace, fake = library_workspace, FakeEmbedder()
+    with CoverStore.open(workspace) as reader:
+        collection = reader.collection_for(fake.name, fake.identity)
+        before = collection.count()
+        with CoverStore.open(workspace, writer=True) as writer:
+            target = writer.collection_for(fake.name, fake.identity)
+            vector = np.zeros((1, fake.dimension), dtype=np.float32)
+            vector[0, 0] = 1.0
+            target.upsert(["extra"], vector, [{"path": "x.jpg", "genre": "g", "split": "train"}])
+            writer.bump_generation("test write")
+        assert collection.count() == before + 1
+        assert collection.query(vector, k=1)[0][0].id == "extra"
+        assert reader._shared is not None and reader._shared.resets == 0
+
+
+def test_a_query_waits_for_no_reset_when_nothing_changed(library_workspace: Workspace) -> None:
+    """The per-query check is one stat: nothing changed, no reopen."""
+    workspace, fake = library_workspace, FakeEmbedder()
+    with CoverStore.open(workspace) as reader:
+        collection = reader.collection_for(fake.name, fake.identity)
+        query = query_vector(workspace)
+        for _ in range(20):
+            collection.query(query, k=3)
+        assert reader._shared is not None and reader._shared.resets == 0 and reader._shared.epoch == 0
+
+
+KILLED_INDEX = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from indexing import FakeEmbedder, index
+from coverlens.workspace import Workspace
+index(Workspace.resolve(sys.argv[2]), FakeEmbedder(delay=0.3, announce=True), batch_size=4,
+      rebuild=sys.argv[3] == "rebuild")
+"""
+
+
+def kill_mid_run(workspace: Workspace, mode: str) -> None:
+    """Start an index run in another process and kill -9 it once it has written a batch."""
+    child = subprocess.Popen([sys.executable, "-c", KILLED_INDEX, str(TESTS), str(workspace.root), mode],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().startswith("embedded"), child.stderr.read() if child.stderr else ""
+        assert child.stdout.readline().startswith("embedded")  # the first batch has been handed to the writer
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+@pytest.mark.parametrize("mode", ["rebuild", "add"])
+def test_killed_index_run_leaves_the_collection_flagged_until_a_run_completes(
+        library_workspace: Workspace, tmp_path: Path, mode: str) -> None:
+    workspace, fake = library_workspace, FakeEmbedder()
+    if mode == "add":  # an incremental run: new covers to embed into a complete collection
+        extra = tmp_path / "extra"
+        from coverlens.sample_library import make_sample_library
+
+        for path in make_sample_library(extra, genres=3, per_genre=6, size=40, seed=4):
+            shutil.move(path, library_root(workspace) / path.parent.name / f"new-{path.name}")
+        run_catalog(workspace)
+    with CoverStore.open(workspace) as reader:
+        collection = reader.collection_for(fake.name, fake.identity)
+        assert collection.is_complete
+        kill_mid_run(workspace, mode)
+        reason = collection.incomplete_reason
+        assert reason is not None and "has not finished" in reason
+        assert not collection.is_complete and reader.incomplete() == {collection.name: reason}
+        assert 0 < collection.count() < len(catalog_ids(workspace))  # a partial store, used only when flagged
+    report = index(workspace, fake)  # a run that completes clears the flag
+    assert report.collections[0].stored_after == len(catalog_ids(workspace))
+    with CoverStore.open(workspace) as reader:
+        collection = reader.collection_for(fake.name, fake.identity)
+        assert collection.is_complete and reader.incomplete() == {} and collection.last_changed
+
+
+def test_a_run_with_nothing_to_do_changes_nothing(library_workspace: Workspace) -> None:
+    workspace, fake = library_workspace, FakeEmbedder()
+    before = read_generation(workspace.store_dir)
+    index(workspace, fake)
+    assert read_generation(workspace.store_dir) == before
