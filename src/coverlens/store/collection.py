@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from coverlens.errors import StoreError
 from coverlens.records import Hit
+from coverlens.store.identity import check_identity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,8 +72,6 @@ class CoverCollection:
             yield self._collection
 
     def _refetch(self) -> None:
-        from coverlens.store.store import check_identity
-
         assert self._store is not None
         found = self._store._get(self.name)
         if found is None:

@@ -30,6 +30,7 @@ from coverlens.store.freshness import (
     release_shared,
     write_generation,
 )
+from coverlens.store.identity import check_identity, stored_identity
 from coverlens.store.lock import store_lock
 
 if TYPE_CHECKING:
@@ -60,15 +61,6 @@ def collection_name(embedder_name: str) -> str:
 def canonical_identity(identity: dict[str, Any]) -> dict[str, Any]:
     """The identity as it reads back from JSON, so stored and current compare equal."""
     return json.loads(json.dumps(identity, sort_keys=True, default=str))
-
-
-def describe_identity(identity: dict[str, Any]) -> str:
-    """A one-line human description of a model identity (long hashes shortened)."""
-    parts = []
-    for key, value in sorted(identity.items()):
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-        parts.append(f"{key}={text[:16] + '...' if len(text) > 40 else text}")
-    return "{" + ", ".join(parts) + "}"
 
 
 @dataclass
@@ -300,22 +292,10 @@ class CoverStore:
                 infos.append(CollectionInfo(
                     name=collection.name,
                     embedder=str(metadata.get("embedder", collection.name[len(COLLECTION_PREFIX):])),
-                    identity=_stored_identity(collection), count=collection.count(),
+                    identity=stored_identity(collection), count=collection.count(),
                     incomplete=metadata.get(INCOMPLETE_KEY) or None, changed=metadata.get(CHANGED_KEY) or None,
                 ))
         return sorted(infos, key=lambda info: info.name)
-
-
-def check_identity(collection: Any, identity: dict[str, Any], embedder_name: str, location: str) -> None:
-    """Refuse a collection filled by another model than `identity`."""
-    stored = _stored_identity(collection)
-    if stored != identity:
-        raise StoreError(
-            f"collection {collection.name} in {location} holds vectors made by {describe_identity(stored)}, "
-            f"but the {embedder_name} embedder now is {describe_identity(identity)}; the two are not "
-            f"comparable: re-run `coverlens index --rebuild` (with `--embedder {embedder_name}` to "
-            "rebuild only this one)"
-        )
 
 
 def _persistent_client(directory: Path) -> Any:
@@ -368,11 +348,3 @@ def _read_only(directory: Path) -> bool:
         return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
     except OSError:
         return False
-
-
-def _stored_identity(collection: Any) -> dict[str, Any]:
-    raw = (collection.metadata or {}).get("identity")
-    try:
-        return json.loads(raw) if raw else {}
-    except json.JSONDecodeError:
-        return {"unreadable identity": str(raw)}
