@@ -108,8 +108,17 @@ class GenreRules:
     def _whole(self, piece: str) -> bool:
         return key(piece) in PROTECTED or key(piece) in self.mapping
 
+    # tracks of an album repeat the same tag text: normalise each distinct list once
+    _memo: dict[tuple[str, ...], list[str]] = field(default_factory=dict, compare=False, repr=False)
+
     def genres(self, values: Iterable[str]) -> list[str]:
         """The genres a list of tag values holds, in order, without repeats."""
+        values = tuple(values)
+        if values not in self._memo:
+            self._memo[values] = self._genres(values)
+        return list(self._memo[values])
+
+    def _genres(self, values: tuple[str, ...]) -> list[str]:
         found: list[str] = []
         for value in values:
             value = _SPACE.sub(" ", str(value).replace("\x00", ";")).strip()
