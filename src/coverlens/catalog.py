@@ -141,8 +141,8 @@ def build_rows(
         stat = (entry.size, entry.mtime_ns) if entry.mtime_ns is not None else _stat(listing.root / entry.relpath)
         old = previous.get((entry.relpath, entry.source))
         if entry.problem:
-            rows.append({**_entry_fields(entry), "id": "", "bytes": stat[0] if stat else 0,
-                         "mtime_ns": stat[1] if stat else 0, "status": UNREADABLE, "reason": entry.problem})
+            rows.append({**dict.fromkeys(INT_COLUMNS, 0), **_entry_fields(entry), "id": "", "status": UNREADABLE,
+                         "bytes": stat[0] if stat else 0, "mtime_ns": stat[1] if stat else 0, "reason": entry.problem})
         elif old is not None and stat is not None and (old["bytes"], old["mtime_ns"]) == stat:
             rows.append({**old, **_entry_fields(entry)})
         else:
@@ -153,7 +153,9 @@ def build_rows(
         index, entry, stat = item
         fields = describe_file(listing.root, entry.relpath, entry.source, max_pixels)
         fields.update(_entry_fields(entry), mtime_ns=stat[1] if stat else 0)
-        if entry.source != FILE and stat is not None and fields["status"] == OK:
+        for column in INT_COLUMNS:  # as a re-read of the file gives them, so an unchanged rerun writes nothing
+            fields.setdefault(column, 0)
+        if entry.source != FILE and stat is not None and fields["id"]:  # the picture was read (if not decoded)
             fields["bytes"] = stat[0]  # the audio file's size: what tells an unchanged file on the next run
         return index, fields
 
