@@ -142,14 +142,14 @@ def test_manifest_catalog(small_library: Path, workspace: Workspace) -> None:
 def test_manifest_errors_list_every_bad_row(small_library: Path, workspace: Workspace) -> None:
     manifest = small_library / "bad.csv"
     manifest.write_text(
-        "path,genre\nambient/ambient_0001.jpg,ambient\nmissing.jpg,pop\nambient/ambient_0002.jpg,\n"
+        "path,genre\nambient/ambient_0001.jpg,ambient\nmissing.jpg,pop\nambient/ambient_0002.jpg\n"
         "ambient/ambient_0001.jpg,ambient\n"
     )
     with pytest.raises(ManifestError) as caught:
         run_catalog(workspace, manifest=manifest)
     problems = caught.value.problems
     assert any("row 3" in p and "missing.jpg" in p and "not found" in p for p in problems)
-    assert any("row 4" in p and "empty genre" in p for p in problems)
+    assert any("row 4" in p and "no genre field" in p for p in problems)  # `path,` (empty genre) is unlabelled
     assert any("row 5" in p and "duplicate of row 2" in p for p in problems)
     assert str(manifest) in str(caught.value)
     assert not workspace.catalog_file.exists()

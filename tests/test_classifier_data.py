@@ -26,7 +26,7 @@ def test_pixel_cache_is_reused_and_unreadable_covers_skipped(tmp_path: Path, mon
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(data, "open_image", no_decoding)
+    monkeypatch.setattr(data, "open_cover", no_decoding)  # the one cover reader
     again, _, _ = data.load_pixels(workspace, tmp_path / "lib", covers[:-1], 24)
     assert np.array_equal(again, pixels)
 

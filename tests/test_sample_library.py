@@ -104,3 +104,20 @@ def test_planted_label_noise_and_near_duplicates(tmp_path: Path) -> None:
         assert copy.read_bytes() != source.read_bytes()
         with Image.open(copy) as a, Image.open(source) as b:
             assert bin(int(dhash(a), 16) ^ int(dhash(b), 16)).count("1") <= 4  # nearly the same picture
+
+
+def test_unlabelled_covers_sit_at_the_root_with_hidden_genres(tmp_path: Path) -> None:
+    import csv
+
+    from coverlens.catalog import load_catalog, run_catalog
+    from coverlens.workspace import Workspace
+
+    root = tmp_path / "lib"
+    make_sample_library(root, genres=2, per_genre=5, size=32, seed=4, unlabelled=4)
+    with open(root / "hidden-genres.csv", newline="") as handle:
+        hidden = {row["path"]: row["genre"] for row in csv.DictReader(handle)}
+    assert len(hidden) == 4 and set(hidden.values()) == {"ambient", "country"}
+    summary = run_catalog(Workspace(tmp_path / "ws"), root)
+    frame = load_catalog(Workspace(tmp_path / "ws")).set_index("path")
+    assert summary.unlabelled == 4 and summary.files == 14 and summary.skipped == 1  # the hidden-genres file
+    assert all(frame.loc[name, "genre"] == "" and frame.loc[name, "split"] == "unlabelled" for name in hidden)

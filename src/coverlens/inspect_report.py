@@ -1,6 +1,7 @@
 """`coverlens inspect`: the overview of a catalogued library a person wants before training.
 
-Pure summaries over the catalog frame, plus a writer for Markdown and a bar chart PNG.
+Pure summaries over the catalog frame, plus a writer for Markdown and a bar chart PNG. Covers
+without a genre are counted apart (`unlabelled`), never as a genre.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_PLACEHOLDER_MIN = 20
+UNLABELLED_ROW = "(unlabelled)"
 
 
 @dataclass
@@ -32,7 +34,7 @@ class LibraryOverview:
     files: int
     distinct: int
     unreadable: int
-    genres: dict[str, dict[str, int]]  # genre -> files, distinct, train, test
+    genres: dict[str, dict[str, int]]  # genre -> files, distinct, unreadable, train, test (labelled only)
     sizes: dict[str, Any]
     formats: dict[str, int]
     modes: dict[str, int]
@@ -42,6 +44,7 @@ class LibraryOverview:
     placeholders: list[CopyGroup] = field(default_factory=list)
     near_duplicate_groups: int = 0
     near_duplicate_covers: int = 0
+    unlabelled: dict[str, int] = field(default_factory=lambda: {"files": 0, "distinct": 0, "unreadable": 0})
 
 
 def _groups(ok: pd.DataFrame, ids: pd.Index) -> list[CopyGroup]:
@@ -57,16 +60,21 @@ def overview(catalog: pd.DataFrame, *, placeholder_min: int = DEFAULT_PLACEHOLDE
     ok = catalog[catalog["status"] == "ok"]
     bad = catalog[catalog["status"] != "ok"]
     copies = ok.groupby("id")["path"].size()
-    genre_count = ok.groupby("id")["genre"].nunique()
+    genre_count = ok[ok["genre"] != ""].groupby("id")["genre"].nunique()
     first = ok.drop_duplicates("id")
     genres: dict[str, dict[str, int]] = {}
+    unlabelled = {"files": 0, "distinct": 0, "unreadable": 0}
     for genre, rows in catalog.groupby("genre"):
         good = rows[rows["status"] == "ok"]
         distinct = good.drop_duplicates("id")
-        genres[str(genre)] = {
-            "files": len(rows), "distinct": len(distinct), "unreadable": len(rows) - len(good),
-            "train": int((distinct["split"] == "train").sum()), "test": int((distinct["split"] == "test").sum()),
-        }
+        counts = {"files": len(rows), "distinct": len(distinct), "unreadable": len(rows) - len(good)}
+        if genre == "":
+            # a cover with a labelled copy is not unlabelled: count only ids with no genre anywhere
+            counts["distinct"] = int((distinct["split"] == "unlabelled").sum())
+            unlabelled = counts
+            continue
+        genres[str(genre)] = {**counts, "train": int((distinct["split"] == "train").sum()),
+                              "test": int((distinct["split"] == "test").sum())}
     near = first[first["dhash"] != ""].groupby("dhash")["id"].size()
     near = near[near > 1]
     sizes = {
@@ -87,7 +95,7 @@ def overview(catalog: pd.DataFrame, *, placeholder_min: int = DEFAULT_PLACEHOLDE
         duplicate_groups=_groups(ok, copies[copies > 1].index),
         label_conflicts=_groups(ok, genre_count[genre_count > 1].index),
         placeholders=_groups(ok, copies[copies >= placeholder_min].index),
-        near_duplicate_groups=len(near), near_duplicate_covers=int(near.sum()),
+        near_duplicate_groups=len(near), near_duplicate_covers=int(near.sum()), unlabelled=unlabelled,
     )
 
 
@@ -96,6 +104,8 @@ def to_markdown(view: LibraryOverview, *, chart_name: str | None = None, list_li
         "# Library overview", "",
         f"- files: {view.files:,}", f"- distinct images (by content hash): {view.distinct:,}",
         f"- unreadable files: {view.unreadable:,}",
+        f"- unlabelled covers (no genre; never trained or tested on): {view.unlabelled['distinct']:,} "
+        f"({view.unlabelled['files']:,} files)",
         f"- groups of byte-identical covers: {len(view.duplicate_groups):,} "
         f"({sum(g.count for g in view.duplicate_groups):,} files)",
         f"- covers filed under more than one genre (label conflicts): {len(view.label_conflicts):,}",
@@ -107,6 +117,9 @@ def to_markdown(view: LibraryOverview, *, chart_name: str | None = None, list_li
     ]
     for genre, c in sorted(view.genres.items()):
         lines.append(f"| {genre} | {c['files']} | {c['distinct']} | {c['unreadable']} | {c['train']} | {c['test']} |")
+    if view.unlabelled["files"]:
+        u = view.unlabelled
+        lines.append(f"| {UNLABELLED_ROW} | {u['files']} | {u['distinct']} | {u['unreadable']} | - | - |")
     if chart_name:
         lines += ["", f"![covers per genre]({chart_name})"]
     s = view.sizes
@@ -141,11 +154,15 @@ def genre_bar_chart(view: LibraryOverview, target: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted(view.genres)
+    counts = dict(sorted(view.genres.items()))
+    if view.unlabelled["files"]:
+        counts[UNLABELLED_ROW] = view.unlabelled
+    names = list(counts)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(names) + 2), 4.5))
-    ax.bar(names, [view.genres[n]["distinct"] for n in names], color="#4c72b0", label="distinct")
-    ax.bar(names, [view.genres[n]["files"] - view.genres[n]["distinct"] for n in names],
-           bottom=[view.genres[n]["distinct"] for n in names], color="#dd8452", label="extra copies / unreadable")
+    colours = ["#999999" if n == UNLABELLED_ROW else "#4c72b0" for n in names]
+    ax.bar(names, [counts[n]["distinct"] for n in names], color=colours, label="distinct")
+    ax.bar(names, [counts[n]["files"] - counts[n]["distinct"] for n in names],
+           bottom=[counts[n]["distinct"] for n in names], color="#dd8452", label="extra copies / unreadable")
     ax.set_ylabel("covers")
     ax.set_title("Covers per genre")
     ax.legend()

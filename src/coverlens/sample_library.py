@@ -190,12 +190,14 @@ def draw_cover(genre_index: int, rng: np.random.Generator, size: int) -> Image.I
 
 def make_sample_library(root: Path | str, *, genres: int = 4, per_genre: int = 30, size: int = 128,
                         seed: int = 0, progress: bool = False, overwrite: bool = False,
-                        mislabelled: int = 0, near_duplicates: int = 0) -> list[Path]:
+                        mislabelled: int = 0, near_duplicates: int = 0, unlabelled: int = 0) -> list[Path]:
     """Write `per_genre` JPEG covers into root/<genre name>/ per genre; return written paths, sorted.
 
     `mislabelled` extra covers are drawn in the next genre's style but filed under this one
     (`<genre>_odd_N.jpg`), and `near_duplicates` covers get a re-encoded copy (`..._copy.jpg`):
     the label noise and repeats a real library has, for `suspects` and `inspect` to find.
+    `unlabelled` covers (genres in turn) go directly under root, which makes them unlabelled; their
+    hidden genres are written to root/hidden-genres.csv (path,genre) to score suggestions against.
 
     Raises FileExistsError if `root` exists and is non-empty (unless `overwrite`),
     ValueError for out-of-range arguments. Same arguments give byte-identical files.
@@ -231,7 +233,21 @@ def make_sample_library(root: Path | str, *, genres: int = 4, per_genre: int = 3
         if progress:
             print(f"sample library: {GENRE_NAMES[g]} done ({g + 1}/{genres})", file=sys.stderr)
     written += _plant_noise(root, genres, size, seed, mislabelled, near_duplicates, written)
+    written += _unlabelled(root, genres, size, seed, unlabelled)
     return sorted(written)
+
+
+def _unlabelled(root: Path, genres: int, size: int, seed: int, count: int) -> list[Path]:
+    rng = np.random.default_rng([seed, 20_000])
+    paths, hidden = [], ["path,genre"]
+    for n in range(count):
+        path = root / f"unlabelled_{n + 1:04d}.jpg"
+        draw_cover(n % genres, rng, size).save(path, format="JPEG", quality=90)
+        paths.append(path)
+        hidden.append(f"{path.name},{GENRE_NAMES[n % genres]}")
+    if count:
+        (root / "hidden-genres.csv").write_text("\n".join(hidden) + "\n", encoding="utf-8")
+    return paths
 
 
 def _plant_noise(root: Path, genres: int, size: int, seed: int, mislabelled: int, near_duplicates: int,

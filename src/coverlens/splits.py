@@ -2,6 +2,7 @@
 
 Byte-identical copies share one split (no leakage between train and test). A cover keeps the
 split it was given; new covers are placed so that each genre stays near the target fraction.
+Unlabelled covers (genre "") are never in train or test: their split is "unlabelled".
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 
-TRAIN, TEST = "train", "test"
+TRAIN, TEST, UNLABELLED = "train", "test", "unlabelled"
 
 
 def _rank(cover_id: str, seed: int) -> str:
@@ -28,13 +29,14 @@ def assign_splits(
 
     Ids found in `previous` keep their split. Within each genre, new ids are taken in a seeded
     pseudo-random order and sent to test until the genre's test share reaches `test_fraction`.
+    Ids whose genre is "" get UNLABELLED.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     by_genre: dict[str, list[str]] = defaultdict(list)
     for cover_id, genre in genre_of.items():
         by_genre[genre].append(cover_id)
-    result: dict[str, str] = {}
+    result: dict[str, str] = {cover_id: UNLABELLED for cover_id in by_genre.pop("", [])}
     for _genre, ids in sorted(by_genre.items()):
         kept = {i: previous[i] for i in ids if previous.get(i) in (TRAIN, TEST)}
         result.update(kept)

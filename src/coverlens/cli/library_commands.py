@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=non_negative_int, default=None, help="split seed (default 0; kept once chosen)")
     p.add_argument("--test-fraction", type=open_share, default=None, help="held-out share (default 0.2)")
     p.add_argument("--max-pixels", type=positive_int, default=None, help="decompression bomb guard")
+    p.add_argument("--source", choices=["folders", "csv", "music", "calibre"], default=None,
+                   help="kind of library (default: detected; metadata.db -> calibre, audio files -> music)")
+    p.add_argument("--genre-map", type=Path, default=None,
+                   help="CSV (raw,genre) or JSON {raw: genre} mapping library genre text to genres")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_catalog)
 
@@ -69,7 +73,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         summary = service.catalog(args.library, Bars(), manifest=args.manifest, seed=args.seed,
-                                  test_fraction=args.test_fraction, max_pixels=args.max_pixels)
+                                  test_fraction=args.test_fraction, max_pixels=args.max_pixels,
+                                  source=args.source, genre_map=args.genre_map)
     finally:
         service.close()
     elapsed = time.perf_counter() - started
