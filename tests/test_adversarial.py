@@ -400,10 +400,7 @@ def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch: p
     def broken(args: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(common, "workspace_of", broken)
-    import coverlens.cli.library_commands as library_commands
-
-    monkeypatch.setattr(library_commands, "workspace_of", broken)
+    monkeypatch.setattr(common, "workspace_of", broken)  # every command opens its service through it
     code, output = cli(capsys, "inspect", "-w", str(tmp_path))
     refused(code, output, 70, "internal error: KeyError: 'surprise'", "re-run with --debug")
     assert len(output.strip().splitlines()) == 1
