@@ -10,6 +10,7 @@ run. `status()` builds nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,7 @@ class CoverlensService(StoredJobs):
         self._classifier_stamp: Any = None
         self._store: CoverStore | None = None
         self._clusters: dict[str, tuple[int | None, Any]] = {}
+        self._opening = threading.Lock()  # the app searches side by side: one first use builds, not two
         self.context = BuildContext(workspace, self.classifier, dict(options or {}), self._stored_identity)
         self.kept = Kept(self.registry, self.context)
 
@@ -79,9 +81,15 @@ class CoverlensService(StoredJobs):
     def classifier(self) -> Any:
         """The workspace's classifier, verified by `load_classifier`; reloaded when it is retrained."""
         stamp = model_stamp(self.context)
-        if self._classifier is None or stamp != self._classifier_stamp:
-            self._classifier, self._classifier_stamp = self._load_classifier(self.workspace), stamp
-        return self._classifier
+        kept = self._classifier
+        if kept is None or stamp != self._classifier_stamp:
+            with self._opening:
+                kept = self._classifier
+                if kept is None or stamp != self._classifier_stamp:  # not loaded meanwhile by another search
+                    kept = self._load_classifier(self.workspace)
+                    self._classifier_stamp, self._classifier = None, kept  # new model first, then its stamp
+                    self._classifier_stamp = stamp
+        return kept
 
     def embedder_choices(self) -> list[str]:
         return self.registry.offered()
@@ -100,9 +108,13 @@ class CoverlensService(StoredJobs):
             return None
 
     def store(self) -> CoverStore:
-        if self._store is None:
-            self._store = self._open_store(self.workspace, url=self.chroma_url)
-        return self._store
+        store = self._store
+        if store is None:
+            with self._opening:
+                if self._store is None:
+                    self._store = self._open_store(self.workspace, url=self.chroma_url)
+                store = self._store
+        return store
 
     def close(self) -> None:
         if self._store is not None:
@@ -281,7 +293,8 @@ class CoverlensService(StoredJobs):
 
         self.workspace.require_catalog()
         choice = choose_embedders(self.registry, embedder, self.kept.embedder)
-        self.close()  # one client per store directory in this process: the writer's
+        # No close() of the reader here: in one process the writer shares the reader's client
+        # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
         with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
             report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild, batch_size=batch_size,
                                   readers=readers, progress=iterate_with(progress, "index"))

@@ -31,6 +31,11 @@ def hit_gallery(hits: Iterable[Hit], path_of: PathOf) -> list[GalleryItem]:
     return [(str(path_of(h.path)), hit_caption(h)) for h in hits]
 
 
+def hit_gallery_of(hits: Iterable[Hit], image_of: Callable[[Hit], Path]) -> list[GalleryItem]:
+    """Like `hit_gallery`, the image chosen per hit (its thumbnail, by the cover's id)."""
+    return [(str(image_of(h)), hit_caption(h)) for h in hits]
+
+
 def _availability(state: Any) -> str:
     if state.available is None:
         return "not loaded yet"
@@ -225,3 +230,9 @@ def near_duplicates_gallery(report: Any, path_of: PathOf, pairs: int = 12) -> li
         items += [(str(path_of(p.a_path)), f"{p.a_genre} · {p.similarity:.3f}"),
                   (str(path_of(p.b_path)), f"{p.b_genre} · {p.similarity:.3f}")]
     return items
+
+
+def words_markdown(read: Any) -> str:
+    """The words read on a cover (the OCR hook's answer: anything with a `text`)."""
+    text = str(getattr(read, "text", "") or "").strip()
+    return f"**Words on the cover:** {text}" if text else "No words read on the cover."
