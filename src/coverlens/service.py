@@ -101,6 +101,12 @@ class CoverlensService(StoredJobs):
         """The registered embedder `name`, built once and kept (a CoverlensError says why it cannot be had)."""
         return self.kept.embedder(self._name(name))
 
+    def _kept_embedder(self, name: str) -> Embedder | None:
+        try:
+            return self.embedder(name)
+        except CoverlensError:
+            return None
+
     def _stored_identity(self, name: str) -> dict[str, Any] | None:
         try:
             return self.stored_collection(name).identity
@@ -213,11 +219,17 @@ class CoverlensService(StoredJobs):
         name = self._name(embedder)
         image, query_id = self.read_query(source)
         result = SearchResult(query_id, [], None, [], None, None)
+        vector = None
         if has_model(self.workspace):
             from coverlens.classifier.predict import top_k
+            from coverlens.search.one_pass import head_and_vector, shares_body
 
             classifier = self.classifier()
-            result.head = top_k(classifier.predict_proba([image])[0], classifier.classes, len(classifier.classes))
+            if shares_body(classifier, self._kept_embedder(name)):  # one body pass for head and neighbours
+                probs, vector = head_and_vector(classifier, image)
+            else:
+                probs = classifier.predict_proba([image])[0]
+            result.head = top_k(probs, classifier.classes, len(classifier.classes))
         else:
             result.notes.append(NO_MODEL)
         try:
@@ -228,7 +240,8 @@ class CoverlensService(StoredJobs):
         if collection.count() == 0:
             result.notes.append(f"nothing indexed for {name} yet; run `coverlens index`")
             return result
-        found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id)
+        found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id,
+                               vector=vector)
         result.neighbours = found.hits
         if found.vector is not None:
             result.vote = vote_on_train(found.vector, collection, vote_k, exclude_id=query_id)
