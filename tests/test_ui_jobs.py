@@ -73,7 +73,7 @@ def test_cancel_stops_a_running_job_at_its_next_progress_and_drops_a_queued_one(
     assert runner.cancel(queued.id).state == CANCELLED
     runner.cancel(running.id)
     job = runner.wait(running.id, timeout=10)
-    assert job.state == CANCELLED and len(steps) < 200 and "kept" in job.summary
+    assert job.state == CANCELLED and len(steps) < 200 and "stored so far is kept" in job.summary
     assert runner.get(queued.id).state == CANCELLED and runner.get(queued.id).started is None
 
 
@@ -274,4 +274,37 @@ def test_real_service_answers_searches_while_its_index_job_writes(copied_workspa
         assert all(Path(item["image"]["path"]).suffix == ".webp" for item in neighbours)
     finally:
         demo.close()
+        service.close()
+
+
+def test_a_cancelled_index_run_loses_nothing_and_the_next_run_finishes(copied_workspace: Any) -> None:
+    """Cancel the real indexer mid-run: the writer lock is released, what was written stays, and
+    the next run adds the rest (the indexer is resumable)."""
+    from coverlens.catalog import distinct_covers, load_catalog
+    from coverlens.service import CoverlensService
+
+    service = CoverlensService(copied_workspace)
+    runner = JobRunner()
+    seen = threading.Event()
+
+    def index(progress: Any) -> Any:
+        def watched(fraction: float, message: str) -> None:
+            seen.set()
+            time.sleep(0.05)  # slow enough to be cancelled mid-run
+            progress(fraction, message)
+        return service.index(progress=watched, embedder="finetuned", batch_size=2)
+
+    try:
+        job = runner.submit("index", "index", index)
+        assert seen.wait(60)
+        runner.cancel(job.id)
+        assert runner.wait(job.id, 60).state == CANCELLED
+        partial = service.collection("finetuned").count()
+        catalog = set(distinct_covers(load_catalog(copied_workspace))["id"])
+        assert partial < len(catalog)
+        again = runner.submit("index", "index again", lambda progress: service.index(progress, embedder="finetuned"))
+        assert runner.wait(again.id, 120).state == DONE  # the writer lock was released by the cancelled run
+        assert set(service.collection("finetuned").ids()) == catalog
+    finally:
+        runner.close()
         service.close()

@@ -156,7 +156,7 @@ class JobRunner:
                 result = work(self._progress(job))
                 summary = describe(result) if result is not None else ""
             except Cancelled:
-                self._end(job, CANCELLED, "cancelled: what was stored so far is kept")
+                self._end(job, CANCELLED, "stopped; what was stored so far is kept")
             except CoverlensError as exc:  # the engine's own, readable errors
                 self._end(job, FAILED, str(exc))
             except Exception as exc:  # a bug: say what it was, keep the trace in the log
