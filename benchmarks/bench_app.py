@@ -17,13 +17,17 @@ generated library.
 
     python benchmarks/bench_app.py                       # generated library only (~2-4 min on 2 cores)
     python benchmarks/bench_app.py --workspace /work/measure/album-covers-5
+    python benchmarks/bench_app.py --workspace W --compare-src /tmp/base/src   # old app vs this one
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +102,8 @@ class App:
         from coverlens.ui.app import launch_app
 
         self.service = service
-        self.demo = launch_app(service, port=None, prevent_thread_lock=True, quiet=True, thumbs=thumbs)
+        options = {"thumbs": thumbs} if "thumbs" in inspect.signature(launch_app).parameters else {}  # older apps
+        self.demo = launch_app(service, port=None, prevent_thread_lock=True, quiet=True, **options)
         self.client = gradio_client.Client(self.demo.local_url, verbose=False, download_files=False)
         self.handle_file = gradio_client.handle_file
 
@@ -245,22 +250,41 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256, help="generated cover size in pixels")
     parser.add_argument("--searches", type=int, default=40, help="sequential searches (case 1)")
     parser.add_argument("--concurrent", type=int, default=30, help="searches sent at once (cases 2, 3)")
+    parser.add_argument("--compare-src", type=Path, help="another version's src/ (e.g. `git archive integrate "
+                        "src | tar -x -C /tmp/base`): cases 1 and 2 on --workspace with it first, then with this one")
+    parser.add_argument("--only-workspace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare_src:
+        if not args.workspace:
+            parser.error("--compare-src needs --workspace")
+        command = [sys.executable, __file__, "--workspace", str(args.workspace), "--only-workspace",
+                   "--searches", str(args.searches), "--concurrent", str(args.concurrent)]
+        for src in (args.compare_src.resolve(), Path(__file__).resolve().parents[1] / "src"):
+            print(f"\n#### {src}")
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(Path(__file__).parent)])}
+            subprocess.run(command, env=env, check=True)
+        return 0
     from coverlens.service import CoverlensService
 
     results: dict[str, float] = {}
     if args.workspace:
-        from coverlens.thumbnails import Thumbnails
         from coverlens.workspace import Workspace
+
+        try:
+            from coverlens.thumbnails import Thumbnails
+        except ImportError:  # an older app (--compare-src): full covers in the galleries
+            Thumbnails = None  # noqa: N806
 
         real = CoverlensService(Workspace(args.workspace))
         root = real.library_root()
         covers = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[::7][:200]
         with tempfile.TemporaryDirectory(prefix="bench-app-thumbs-") as folder:
             real_figures = measure_workspace(f"{args.workspace} (read only)", real, covers, args,
-                                             thumbs=Thumbnails(Path(folder)))
+                                             thumbs=Thumbnails(Path(folder)) if Thumbnails else None)
         real.close()
         results.update({f"real_{k}": v for k, v in real_figures.items()})
+        if args.only_workspace:
+            return 0
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
