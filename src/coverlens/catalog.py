@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 OK, UNREADABLE = "ok", "unreadable"
 
 
+class EmptyLibraryError(WorkspaceError):
+    """The library lists no cover at all (an empty folder, or a disk that is not mounted)."""
+
+
 @dataclass
 class CatalogSummary:
     files: int
@@ -212,7 +216,7 @@ def run_catalog(
     test_fraction = test_fraction if test_fraction is not None else float(config.get("test_fraction", 0.2))
     listing = list_library(library, manifest, source, genre_map, workspace.cache_dir)
     if not listing.entries:
-        raise WorkspaceError(f"no cover images found under {listing.root} ({_expected(listing.kind)})")
+        raise EmptyLibraryError(f"no cover images found under {listing.root} ({_expected(listing.kind)})")
 
     same_library = workspace.catalog_file.exists() and config.get("root") == str(listing.root)
     previous = {(r["path"], r["source"]): r for r in read_rows(workspace.catalog_file)} if same_library else {}
