@@ -412,24 +412,24 @@ def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch: p
 
 def test_interrupt_is_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                tmp_path: Path) -> None:
-    import coverlens.cli.library_commands as library_commands
+    import coverlens.cli.common as common
 
     def interrupted(args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(library_commands, "workspace_of", interrupted)
+    monkeypatch.setattr(common, "workspace_of", interrupted)  # every command opens its service through it
     refused(*cli(capsys, "inspect", "-w", str(tmp_path)), 130, "interrupted; re-run the same command")
 
 
 def test_an_os_error_no_layer_named_is_named_at_the_boundary(monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str],
                                                             tmp_path: Path) -> None:
-    import coverlens.cli.library_commands as library_commands
+    import coverlens.cli.common as common
 
     def failing(args: object) -> None:
         raise OSError(errno.EIO, "Input/output error", "/mnt/covers/a.jpg")
 
-    monkeypatch.setattr(library_commands, "workspace_of", failing)
+    monkeypatch.setattr(common, "workspace_of", failing)  # every command opens its service through it
     refused(*cli(capsys, "inspect", "-w", str(tmp_path)), 14, "/mnt/covers/a.jpg: Input/output error")
 
 
