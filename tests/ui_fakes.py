@@ -195,7 +195,8 @@ class FakeService:
     def clusters(self, embedder: str | None = None) -> ClusterReport | None:
         return self._cluster_report(embedder or EMBEDDERS[0]) if self.ready else None
 
-    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob:
+    def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,
+                     **params: Any) -> ClusterJob:
         if not self.ready:
             raise StoreError("nothing indexed yet for finetuned; run `coverlens index` first")
         reports = self.workspace.reports_dir
