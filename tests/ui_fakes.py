@@ -110,6 +110,13 @@ class FakeService:
         self._require()
         return self.library / relpath
 
+    def cover_image(self, relpath: str, source: str = "file") -> Path | Image.Image:
+        path = self.cover_path(relpath)
+        return path if source == "file" else Image.open(path).convert("RGB")  # the fake embeds nothing
+
+    def library_cover(self, relpath: str) -> Source:
+        return self.cover_path(relpath)
+
     def library_covers(self, limit: int = 200) -> list[tuple[str, str]]:
         self._require()
         return self.covers[:limit]
