@@ -180,7 +180,10 @@ class CoverlensService(StoredJobs):
         from coverlens.catalog import load_catalog
         from coverlens.inspect_report import overview
 
-        return overview(load_catalog(self.workspace))
+        view = overview(load_catalog(self.workspace))
+        if self.workspace.library_file.exists():
+            view.source = str(read_json(self.workspace.library_file).get("source") or "folders")
+        return view
 
     def inspect(self, placeholder_min: int | None = None) -> InspectJob:
         from coverlens.catalog import load_catalog

@@ -106,9 +106,11 @@ def cluster_markdown(placement: Any) -> str:
 def overview_markdown(view: Any) -> str:
     s = view.sizes
     common = ", ".join(f"{k} ({v})" for k, v in s.get("common", {}).items())
+    unlabelled = getattr(view, "unlabelled", {}).get("distinct", 0)
+    source = getattr(view, "source", "")
     return "\n".join([
         f"**{view.files:,}** files · **{view.distinct:,}** distinct covers · **{view.unreadable:,}** unreadable · "
-        f"{len(view.genres)} genres",
+        f"{len(view.genres)} genres · **{unlabelled:,}** unlabelled" + (f" · source: **{source}**" if source else ""),
         f"- byte-identical groups: {len(view.duplicate_groups):,} · label conflicts: {len(view.label_conflicts):,} · "
         f"placeholders: {len(view.placeholders):,} · near-identical groups: {view.near_duplicate_groups:,} "
         f"({view.near_duplicate_covers:,} covers)",
