@@ -98,3 +98,16 @@ def test_suggestions_name_the_audio_file_and_frame(music: tuple[Path, Workspace]
     assert all(r["source"].startswith("APIC") and r["source"] in r["cover"] for r in rows)
     assert all(r["signals"] == "vote" and r["suggested_genre"] for r in rows)  # no model yet: the vote alone
     assert any("head" in note for note in report.notes)  # why the head is missing is said
+
+
+def test_metadata_text_gives_album_and_artist_words(music: tuple[Path, Workspace]) -> None:
+    from coverlens.sources import metadata_text
+
+    _, workspace = music
+    covers = distinct_covers(load_catalog(workspace))
+    texts = {row["path"]: metadata_text(row) for row in covers.to_dict("records")}
+    assert texts["Loose/Single 0/01.mp3"] == "Single 0\nLoose"
+    assert all(text.split("\n")[0].startswith("Album ") for path, text in texts.items() if "Artist" in path)
+    assert metadata_text({"title": "  Blue \t Train ", "creator": float("nan")}) == "Blue Train"
+    assert metadata_text({"path": "jazz/a.jpg", "genre": "jazz"}) == ""  # genre folders have none, and
+    # the genre itself never leaks into the text
