@@ -143,6 +143,10 @@ class FakeService:
         head = [GenreScore(HEAD_GENRE, 0.7), GenreScore(VOTE_GENRE, 0.2), GenreScore("ambient", 0.1)]
         return SearchResult(None, head, vote, hits, ClusterPlacement(1, VOTE_GENRE, 0.81), False, [FAKE_NOTE])
 
+    def store_warnings(self, embedder: str | None = None) -> list[str]:
+        self.calls.append(("store_warnings", embedder))
+        return []
+
     def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
                 embedder: str | None = None) -> list[SimilarCover]:
         self._require()

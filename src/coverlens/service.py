@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, SUGGEST_MIN_CONFIDENCE, VOTE_K
-from coverlens.errors import CoverlensError, ImageError, StoreError, WorkspaceError
+from coverlens.errors import CoverlensError, FileSystemError, ImageError, StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
 from coverlens.records import Vote
 from coverlens.registry import NO_MODEL, REGISTRY, BuildContext, Kept, Registry, has_model, model_stamp
@@ -172,9 +172,11 @@ class CoverlensService(StoredJobs):
                 **options: Any) -> CatalogSummary:
         """Catalog `library` (None: the one catalogued before); `options` go to `run_catalog`."""
         from coverlens.catalog import run_catalog
+        from coverlens.locks import workspace_writer
 
-        return run_catalog(self.workspace, Path(library) if library is not None else None,
-                           progress=iterate_with(progress, "catalog"), **options)
+        with workspace_writer(self.workspace, "catalog"):
+            return run_catalog(self.workspace, Path(library) if library is not None else None,
+                               progress=iterate_with(progress, "catalog"), **options)
 
     def overview(self) -> LibraryOverview:
         from coverlens.catalog import load_catalog
@@ -188,9 +190,12 @@ class CoverlensService(StoredJobs):
     def inspect(self, placeholder_min: int | None = None) -> InspectJob:
         from coverlens.catalog import load_catalog
         from coverlens.inspect_report import DEFAULT_PLACEHOLDER_MIN, write_inspect_report
+        from coverlens.locks import workspace_writer
 
-        view, report = write_inspect_report(self.workspace, load_catalog(self.workspace),
-                                            placeholder_min=placeholder_min or DEFAULT_PLACEHOLDER_MIN)
+        chosen = DEFAULT_PLACEHOLDER_MIN if placeholder_min is None else placeholder_min
+        with workspace_writer(self.workspace, "inspect"):
+            view, report = write_inspect_report(self.workspace, load_catalog(self.workspace),
+                                                placeholder_min=chosen)
         return InspectJob(view, Path(report))
 
     # -- the model -------------------------------------------------------------------------------
@@ -205,7 +210,25 @@ class CoverlensService(StoredJobs):
         from coverlens.classifier import predict_files
 
         records = predict_files(self.classifier(), list(paths), k=k, tta=tta)
-        return [PredictionJob(r, None if r.error else self.vote_for(r.path, k=vote_k)) for r in records]
+        return [PredictionJob(r, None) if r.error else self._predicted_with_vote(r, vote_k) for r in records]
+
+    def _predicted_with_vote(self, record: Any, vote_k: int) -> PredictionJob:
+        """The head's answer stands even when the store cannot be read (a read-only disk): a note says why
+        there is no vote, instead of a failure or a false "not indexed yet"."""
+        try:
+            vote = self.vote_for(record.path, k=vote_k)
+        except FileSystemError as exc:
+            return PredictionJob(record, None, [f"no KNN vote: {exc}"])
+        return PredictionJob(record, vote, self.store_warnings() if vote is not None else [])
+
+    def store_warnings(self, embedder: str | None = None) -> list[str]:
+        """Warnings about the stored vectors answers come from: one when an index run has not finished."""
+        from coverlens.completeness import collection_warnings
+
+        try:
+            return collection_warnings(self.stored_collection(embedder))
+        except CoverlensError:
+            return []  # nothing stored, or unreadable: the command that reads it says so
 
     # -- search ----------------------------------------------------------------------------------
     def read_query(self, source: Source) -> tuple[Any, str]:
@@ -243,6 +266,9 @@ class CoverlensService(StoredJobs):
         if collection.count() == 0:
             result.notes.append(f"nothing indexed for {name} yet; run `coverlens index`")
             return result
+        from coverlens.completeness import collection_warnings
+
+        result.notes.extend(collection_warnings(collection))  # the app shows notes as a banner
         found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id)
         result.neighbours = found.hits
         if found.vector is not None:
@@ -305,18 +331,22 @@ class CoverlensService(StoredJobs):
                 min_confidence: float = SUGGEST_MIN_CONFIDENCE, batch_size: int = BATCH_SIZE) -> SuggestReport:
         """Genre suggestions for unlabelled and suspect covers, from every registered genre signal that
         can be had and the KNN vote over `embedder`'s stored vectors; writes reports/suggestions.*."""
+        from coverlens.completeness import collection_warnings
+        from coverlens.locks import workspace_writer
         from coverlens.suggest_job import available_signals, run_suggest
 
         self.workspace.require_catalog()
         name = self._name(embedder)
-        signals, notes = available_signals(self.registry, self.kept)
-        try:
-            stored = self.stored_collection(name).fetch()
-        except CoverlensError as exc:
-            stored, notes = None, [*notes, str(exc)]
-        return run_suggest(self.workspace, signals=signals, stored=stored, embedder=name, k=k,
-                           min_confidence=min_confidence, batch_size=batch_size, notes=notes,
-                           progress=iterate_with(progress, "suggest"))
+        with workspace_writer(self.workspace, "suggest"):  # it writes the suggestions reports
+            signals, notes = available_signals(self.registry, self.kept)
+            try:
+                collection = self.stored_collection(name)
+                stored, notes = collection.fetch(), [*notes, *collection_warnings(collection)]
+            except CoverlensError as exc:
+                stored, notes = None, [*notes, str(exc)]
+            return run_suggest(self.workspace, signals=signals, stored=stored, embedder=name, k=k,
+                               min_confidence=min_confidence, batch_size=batch_size, notes=notes,
+                               progress=iterate_with(progress, "suggest"))
 
     def suggestions(self) -> dict[str, Any] | None:
         """The last suggestions written (reports/suggestions.json), or None."""
@@ -327,14 +357,19 @@ class CoverlensService(StoredJobs):
     # -- jobs --------------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
               batch_size: int = BATCH_SIZE, readers: int | None = None) -> IndexJob:
-        """Embed the catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had)."""
+        """Bring the catalog up to date with the library (see `coverlens.library_sync`), then embed the
+        catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had)."""
         from coverlens.indexer import choose_embedders, index_covers
+        from coverlens.library_sync import follow_library
+        from coverlens.locks import workspace_writer
 
         self.workspace.require_catalog()
         choice = choose_embedders(self.registry, embedder, self.kept.embedder)
-        self.close()  # one client per store directory in this process: the writer's
-        with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
-            report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild, batch_size=batch_size,
-                                  readers=readers, progress=iterate_with(progress, "index"))
-            location = str(store.location)
-        return IndexJob(report, location, choice.notes)
+        with workspace_writer(self.workspace, "index"):
+            catalogued = follow_library(self, progress)
+            self.close()  # one client per store directory in this process: the writer's
+            with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
+                report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
+                                      batch_size=batch_size, readers=readers, progress=iterate_with(progress, "index"))
+                location = str(store.location)
+        return IndexJob(report, location, [f"library: {catalogued.describe()}", *choice.notes])

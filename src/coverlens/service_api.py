@@ -103,6 +103,7 @@ class SimilarCover:
 class PredictionJob:
     prediction: Prediction
     vote: Vote | None  # None: the covers are not indexed yet (or the file could not be read)
+    notes: list[str] = field(default_factory=list)  # why there is no vote, or that the store is incomplete
 
 
 @dataclass
@@ -160,6 +161,7 @@ class CoverlensAPI(Protocol):
     # search
     def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
                vote_k: int = VOTE_K) -> SearchResult: ...
+    def store_warnings(self, embedder: str | None = None) -> list[str]: ...
     def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
                 embedder: str | None = None) -> list[SimilarCover]: ...
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from coverlens.defaults import BASELINE_K, BATCH_SIZE, EVAL_K
-from coverlens.errors import WorkspaceError
+from coverlens.errors import ArgumentError, WorkspaceError
 from coverlens.evaluate.methods import MAJORITY, Method, align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics
 from coverlens.evaluate.passes import CoverRef, Feed, PassResult, Progress, run_pass
@@ -114,7 +114,7 @@ def run_evaluation(
 
     registry = registry or REGISTRY
     if k < 1 or batch_size < 1 or (limit is not None and limit < 1):
-        raise ValueError("k, batch_size and limit must be at least 1")
+        raise ArgumentError(f"k, batch_size and limit must be at least 1, got {k}, {batch_size}, {limit}")
     classes, train, test, held_out = load_splits(workspace, limit=limit, seed=seed)
     rows = dict(registry.evaluated_rows())
     stored_slugs = {spec.evaluation.slug for spec in registry.embedders() if spec.indexed and spec.evaluation}
