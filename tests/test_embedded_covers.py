@@ -70,6 +70,12 @@ def test_the_app_shows_an_embedded_picture_and_searches_with_it(music: tuple[Pat
     assert np.array_equal(np.asarray(shown), np.asarray(expected))
     file_row = covers[covers["source"] == FILE].iloc[0]
     assert service.cover_image(file_row["path"]) == library.resolve() / file_row["path"]
+    from coverlens.records import Hit
+    from coverlens.ui import formatting as fmt
+
+    [(picture, caption)] = fmt.hit_gallery([Hit(row["id"], 0.9, row["path"], row["genre"], "train", row["source"])],
+                                           service.cover_image)
+    assert isinstance(picture, Image.Image) and caption == f"{row['genre']} · 0.90"  # a gallery shows the image
     query = service.library_cover(row["path"])
     assert isinstance(query, bytes)
     result = service.search(query, k=4)

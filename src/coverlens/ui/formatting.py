@@ -16,13 +16,16 @@ import pandas as pd
 from coverlens.records import GenreScore, Hit
 from coverlens.sources import cover_name
 
-PathOf = Callable[[str, str], Any]  # (relpath, source) -> a file Path or a PIL image
+PathOf = Callable[..., Any]  # (relpath[, source]) -> a file Path, or a PIL image when embedded
 GalleryItem = tuple[Any, str]
 
 
 def shown(path_of: PathOf, relpath: str, source: str = "file") -> Any:
-    """A gallery value: a file as its path text, an embedded picture as the image itself."""
-    value = path_of(relpath, source)
+    """A gallery value: a file as its path text, an embedded picture as the image itself.
+
+    A file is asked for by its path alone, so a plain `service.cover_path` still serves libraries
+    of image files; an embedded picture needs `service.cover_image` (path and source)."""
+    value = path_of(relpath) if source in ("", "file") else path_of(relpath, source)
     return str(value) if isinstance(value, (str, Path)) else value
 
 

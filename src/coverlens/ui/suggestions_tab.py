@@ -16,6 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from coverlens.errors import CoverlensError
+from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded, missing_markdown, progress_callback
 from coverlens.ui.search_tab import embedder_radio
 
@@ -70,11 +71,10 @@ def build(shell: Shell) -> None:
         items = []
         for row in data.get("suggestions", [])[:SHOWN_COVERS]:
             try:
-                image = service.cover_image(row["path"], row["source"])
+                image = fmt.shown(service.cover_image, row["path"], row["source"])
             except CoverlensError:
                 continue  # a cover gone since: the table still names it
-            shown = str(image) if isinstance(image, (str, Path)) else image
-            items.append((shown, f"{row['suggested_genre'] or '?'} · {float(row['confidence']):.0%} · {row['cover']}"))
+            items.append((image, f"{row['suggested_genre'] or '?'} · {float(row['confidence']):.0%} · {row['cover']}"))
         return items
 
     def view(data: dict[str, Any] | None, csv_file: Any) -> tuple[Any, ...]:
