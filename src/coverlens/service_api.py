@@ -18,12 +18,15 @@ from coverlens.defaults import (
     DUPLICATE_THRESHOLD,
     PREDICT_TOP_K,
     SEARCH_K,
+    SUGGEST_MIN_CONFIDENCE,
     SUSPECT_MIN_SHARE,
     VOTE_K,
 )
 from coverlens.records import GenreScore, Hit, Vote
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from coverlens.catalog import CatalogSummary
     from coverlens.classifier import Prediction, TrainConfig, TrainResult
     from coverlens.evaluate import EvaluationReport
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from coverlens.inspect_report import LibraryOverview
     from coverlens.search.clusters import ClusterReport
     from coverlens.search.jobs import ClusterJob, SuspectsReport
+    from coverlens.suggest_job import SuggestReport
     from coverlens.workspace import Workspace
 
 T = TypeVar("T")
@@ -141,6 +145,8 @@ class CoverlensAPI(Protocol):
     # the library
     def library_root(self) -> Path | None: ...
     def cover_path(self, relpath: str) -> Path: ...
+    def cover_image(self, relpath: str, source: str = "file") -> Path | Image.Image: ...
+    def library_cover(self, relpath: str) -> Source: ...
     def library_covers(self, limit: int = 200) -> list[tuple[str, str]]: ...
     def catalog(self, library: Path | None, progress: ProgressCallback | None = None,
                 **options: Any) -> CatalogSummary: ...
@@ -174,3 +180,6 @@ class CoverlensAPI(Protocol):
     def evaluation_files(self) -> dict[str, Any]: ...
     def run_evaluation(self, progress: ProgressCallback | None = None, *, skip: Mapping[str, str] | None = None,
                        **options: Any) -> EvaluationReport: ...
+    def suggest(self, progress: ProgressCallback | None = None, *, embedder: str | None = None, k: int = VOTE_K,
+                min_confidence: float = SUGGEST_MIN_CONFIDENCE, batch_size: int = BATCH_SIZE) -> SuggestReport: ...
+    def suggestions(self) -> dict[str, Any] | None: ...
