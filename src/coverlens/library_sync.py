@@ -19,8 +19,7 @@ from coverlens.workspace import read_json
 
 if TYPE_CHECKING:
     from coverlens.catalog import CatalogSummary
-    from coverlens.service_api import CoverlensAPI
-    from coverlens.service_api import ProgressCallback
+    from coverlens.service_api import CoverlensAPI, ProgressCallback
     from coverlens.workspace import Workspace
 
 
