@@ -72,6 +72,11 @@ class FakeCollection:
         self.identity = identity or {"model": "fake"}
         self._ids, self._vectors, self._meta = list(ids), l2_normalise(vectors), metadatas
         self.queries: list[tuple[int, Any]] = []
+        self.incomplete_reason: str | None = None  # set it to play a killed index run
+
+    @property
+    def is_complete(self) -> bool:
+        return self.incomplete_reason is None
 
     def count(self) -> int:
         return len(self._ids)
@@ -112,7 +117,11 @@ class FakeStore:
         self.closed = True
 
     def list_collections(self) -> list[CollectionInfo]:
-        return [CollectionInfo(c.name, c.embedder, c.identity, c.count()) for c in self.collections]
+        return [CollectionInfo(c.name, c.embedder, c.identity, c.count(), incomplete=c.incomplete_reason)
+                for c in self.collections]
+
+    def incomplete(self) -> dict[str, str]:
+        return {c.name: c.incomplete_reason for c in self.collections if c.incomplete_reason}
 
     def collection_for(self, embedder_name: str, identity: dict[str, Any], **_: Any) -> FakeCollection:
         for c in self.collections:

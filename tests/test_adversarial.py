@@ -35,9 +35,11 @@ TESTS = Path(__file__).parent
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file under root (relative path -> sha256): equal snapshots mean byte-for-byte unchanged."""
+    """Every file under root (relative path -> sha256): equal snapshots mean byte-for-byte unchanged.
+    The writer lock file is left out: it says who writes now (a writer job takes it before it can
+    refuse), and holds no workspace data."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "writer.lock"}
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -257,7 +259,7 @@ def test_disk_full_while_indexing(copied_workspace: Workspace) -> None:
     output = done.stdout + done.stderr
     refused(done.returncode, output, 14, "disk I/O error while", "ulimit -f", "re-run the same command")
     after = {k: v for k, v in snapshot(workspace.root).items() if not k.startswith(("store", "cache"))}
-    assert after == {**before, "writer.lock": after["writer.lock"]}
+    assert after == before
 
 
 # ------------------------------------------------------------------ a read-only workspace
@@ -410,24 +412,24 @@ def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch: p
 
 def test_interrupt_is_exit_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                tmp_path: Path) -> None:
-    import coverlens.cli.library_commands as library_commands
+    import coverlens.cli.common as common
 
     def interrupted(args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(library_commands, "workspace_of", interrupted)
+    monkeypatch.setattr(common, "workspace_of", interrupted)
     refused(*cli(capsys, "inspect", "-w", str(tmp_path)), 130, "interrupted; re-run the same command")
 
 
 def test_an_os_error_no_layer_named_is_named_at_the_boundary(monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str],
                                                             tmp_path: Path) -> None:
-    import coverlens.cli.library_commands as library_commands
+    import coverlens.cli.common as common
 
     def failing(args: object) -> None:
         raise OSError(errno.EIO, "Input/output error", "/mnt/covers/a.jpg")
 
-    monkeypatch.setattr(library_commands, "workspace_of", failing)
+    monkeypatch.setattr(common, "workspace_of", failing)
     refused(*cli(capsys, "inspect", "-w", str(tmp_path)), 14, "/mnt/covers/a.jpg: Input/output error")
 
 
@@ -449,3 +451,218 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path: Pa
     write_json_atomic(target, {"ok": True})
     assert not stale.exists() and live.exists() and other.exists()
     assert sorted(p.name for p in target.parent.iterdir()) == sorted([target.name, live.name, other.name])
+
+
+# ------------------------------------------------------------------ manifests and catalogs that cannot be read
+
+BAD_MANIFESTS = [
+    ("not-utf8", b"path,genre\n{cover},caf\xe9\n", "line 2: not UTF-8 text (byte 0xE9", "save the file as UTF-8"),
+    ("extra-field", b"path,genre\n{cover},rock,extra\n", "row 2: 3 fields, the header has 2", "quote a value"),
+    ("nul-byte", b"path,genre\n{cover},ro\x00ck\n", "line 2: a NUL byte at column", "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("kind", "content", "problem", "hint"), BAD_MANIFESTS, ids=[m[0] for m in BAD_MANIFESTS])
+def test_manifest_that_cannot_be_read_is_named_with_its_line(kind: str, content: bytes, problem: str, hint: str,
+                                                              workspace: Workspace, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    root = library_root(workspace)
+    cover = next(root.rglob("*.jpg")).relative_to(root).as_posix()
+    manifest = tmp_path / f"{kind}.csv"
+    manifest.write_bytes(content.replace(b"{cover}", cover.encode()))
+    before = snapshot(workspace.root)
+    code, output = cli(capsys, "catalog", str(root), "--manifest", str(manifest), "-w", str(workspace.root))
+    refused(code, output, 4, f"manifest {manifest} has 1 problem(s)", problem, hint)
+    assert snapshot(workspace.root) == before
+
+
+DAMAGED_CATALOGS = [
+    ("random-bytes", bytes(range(128, 256)) * 3, "damaged catalog ('utf-8' codec can't decode"),
+    ("missing-columns", b"path,genre\nrock/a.jpg,rock\n", "damaged catalog (missing columns: id, status"),
+    ("nul-bytes", b"\x00\x00\x00", "damaged catalog (missing columns: id, path"),
+]
+
+
+@pytest.mark.parametrize(("kind", "content", "message"), DAMAGED_CATALOGS, ids=[c[0] for c in DAMAGED_CATALOGS])
+def test_damaged_catalog_is_named_and_rebuilt_by_catalog(kind: str, content: bytes, message: str,
+                                                         workspace: Workspace,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    good = workspace.catalog_file.read_bytes()
+    workspace.catalog_file.write_bytes(content)
+    before = snapshot(workspace.root)
+    code, output = cli(capsys, "inspect", "-w", str(workspace.root))
+    refused(code, output, 5, str(workspace.catalog_file), message, "rebuild it with `coverlens catalog LIBRARY`")
+    assert snapshot(workspace.root) == before
+    assert cli(capsys, "catalog", "-w", str(workspace.root))[0] == 0  # the cure the message names works
+    assert workspace.catalog_file.read_bytes() == good
+
+
+def test_evaluate_without_a_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, output = cli(capsys, "evaluate", "-w", str(tmp_path / "empty"))
+    refused(code, output, 5, "coverlens catalog")
+    assert not (tmp_path / "empty" / "reports").exists()
+
+
+# ------------------------------------------------------------------ every writer job is locked
+
+BUSY_COMMANDS = [["catalog"], ["inspect"], ["clusters"], ["evaluate"], ["suspects"]]  # index, train: above
+
+
+def test_every_writer_job_is_refused_while_another_writes(workspace: Workspace,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(SRC), str(workspace.root)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        before = snapshot(workspace.root)
+        for argv in BUSY_COMMANDS:
+            code, output = cli(capsys, *argv, "-w", str(workspace.root))
+            refused(code, output, 9, f"workspace {workspace.root} is busy: train, pid {holder.pid}, since 20")
+        assert snapshot(workspace.root) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# ------------------------------------------------------------------ jobs over a (fake-embedded) store
+
+
+@pytest.fixture
+def indexed_fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Workspace:
+    """A generated library indexed by a fake "finetuned" embedder; commands build that service."""
+    from indexing import make_workspace
+    from service_fakes import use_fake_service
+
+    workspace = make_workspace(tmp_path, genres=3, per_genre=6)
+    use_fake_service(monkeypatch)
+    assert cli(capsys, "index", "--embedder", "finetuned", "-w", str(workspace.root))[0] == 0
+    return workspace
+
+
+def test_index_on_a_moved_library(indexed_fake: Workspace, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    root = library_root(indexed_fake)
+    root.rename(tmp_path / "elsewhere")
+    before = snapshot(indexed_fake.root)
+    code, output = cli(capsys, "index", "-w", str(indexed_fake.root))
+    refused(code, output, 4, f"the library {root} is missing or not mounted", "coverlens catalog NEWROOT")
+    assert snapshot(indexed_fake.root) == before
+
+
+def test_a_killed_clusters_run_leaves_no_temp_after_the_next_run(indexed_fake: Workspace,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    folder = indexed_fake.root / "clusters"
+    folder.mkdir()
+    litter = [folder / f".{name}.{dead}-x1.tmp" for name in ("finetuned.pkl", "finetuned.json", "finetuned-labels.csv")]
+    litter.append(indexed_fake.reports_dir / f".clusters-finetuned.png.{dead}-x1.tmp")
+    indexed_fake.reports_dir.mkdir(exist_ok=True)
+    for path in litter:  # what a clusters run killed -9 mid-write leaves
+        path.write_bytes(b"half")
+    code, output = cli(capsys, "clusters", "--min-cluster-size", "3", "-w", str(indexed_fake.root))
+    refused(code, output, 0, "clusters over 18 covers")
+    assert not [p for p in indexed_fake.root.rglob("*.tmp")]
+
+
+def test_clusters_min_cluster_size_above_the_stored_covers(indexed_fake: Workspace,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(indexed_fake.root)
+    code, output = cli(capsys, "clusters", "--min-cluster-size", "500", "-w", str(indexed_fake.root))
+    refused(code, output, 2, "min_cluster_size must be between 2 and the 18 stored covers, got 500")
+    ours = lambda files: {k: v for k, v in files.items() if not k.startswith("store/")}  # noqa: E731 - Chroma
+    assert ours(snapshot(indexed_fake.root)) == ours(before)  # flushes its own files when a reader closes
+
+
+def test_clusters_of_too_few_stored_covers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from indexing import make_workspace
+    from service_fakes import use_fake_service
+
+    workspace = make_workspace(tmp_path, genres=1, per_genre=2)
+    use_fake_service(monkeypatch)
+    assert cli(capsys, "index", "--embedder", "finetuned", "-w", str(workspace.root))[0] == 0
+    code, output = cli(capsys, "clusters", "-w", str(workspace.root))
+    refused(code, output, 8, "need at least 3 stored covers to cluster, got 2")
+    assert not (workspace.root / "clusters").exists()
+
+
+def test_no_space_while_writing_clusters(indexed_fake: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import coverlens.workspace as ws_module
+
+    real_replace = os.replace
+
+    def full(src: object, dst: object) -> None:
+        if "clusters" in str(dst):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ws_module.os, "replace", full)
+    code, output = cli(capsys, "clusters", "--min-cluster-size", "3", "-w", str(indexed_fake.root))
+    monkeypatch.undo()
+    refused(code, output, 10, "No space left on device", "re-run the same command")
+    assert not [p for p in indexed_fake.root.rglob("*.tmp")]
+    assert not (indexed_fake.root / "clusters" / "finetuned.json").exists()
+
+
+def test_no_space_while_saving_a_trained_model(workspace: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import coverlens.workspace as ws_module
+
+    real_replace = os.replace
+
+    def full(src: object, dst: object) -> None:
+        if "model" in str(dst):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    before = snapshot(workspace.root)
+    monkeypatch.setattr(ws_module.os, "replace", full)
+    code, output = cli(capsys, "train", "--epochs", "1", "--frozen-epochs", "0", "--size", "32", "--batch-size", "4",
+                       "--no-pretrained", "--quiet", "-w", str(workspace.root))
+    monkeypatch.undo()
+    refused(code, output, 10, "No space left on device", "re-run the same command")
+    after = snapshot(workspace.root)
+    assert not [p for p in after if p.endswith(".tmp")] and not [p for p in after if p.startswith("model/model")]
+    assert {k: v for k, v in after.items() if k in before} == before
+
+
+@pytest.mark.skipif(not can_mount_read_only(), reason="needs root and unshare for a read-only bind mount")
+def test_read_only_workspace_evaluate(workspace: Workspace) -> None:
+    before = snapshot(workspace.root)
+    done = run_read_only(workspace.root, "evaluate", "--no-head", "--no-imagenet", "--no-finetuned", "--no-clip",
+                         "-w", str(workspace.root))
+    refused(done.returncode, done.stdout + done.stderr, 11, "read-only file system", str(workspace.root))
+    assert snapshot(workspace.root) == before
+
+
+@pytest.mark.skipif(not can_mount_read_only(), reason="needs root and unshare for a read-only bind mount")
+def test_read_only_workspace_predict_gives_the_head_and_a_note(copied_workspace: Workspace) -> None:
+    """The head needs no write: it answers; the vote is missing with the reason, never "not indexed yet"."""
+    from indexing import FakeEmbedder, index
+
+    index(copied_workspace, FakeEmbedder(name="finetuned"))
+    cover = next(library_root(copied_workspace).rglob("*.jpg"))
+    before = snapshot(copied_workspace.root)
+    done = run_read_only(copied_workspace.root, "predict", str(cover), "-w", str(copied_workspace.root))
+    output = done.stdout + done.stderr
+    refused(done.returncode, output, 0, "probability", "no KNN vote:", "read-only file system")
+    assert "not indexed" not in output
+    assert snapshot(copied_workspace.root) == before
+
+
+def test_catalog_of_a_library_folder_that_does_not_exist(workspace: Workspace, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(workspace.root)
+    code, output = cli(capsys, "catalog", str(tmp_path / "nowhere"), "-w", str(workspace.root))
+    refused(code, output, 4, f"library folder {tmp_path / 'nowhere'} does not exist or is not a folder")
+    assert snapshot(workspace.root) == before
+
+
+def test_library_record_that_is_not_json(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace.library_file.write_text("{bad")
+    before = snapshot(workspace.root)
+    code, output = cli(capsys, "catalog", "-w", str(workspace.root))
+    refused(code, output, 5, f"{workspace.library_file}: not valid JSON", "delete it and re-run the command")
+    assert snapshot(workspace.root) == before

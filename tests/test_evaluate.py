@@ -148,10 +148,14 @@ def test_top_k_ties_count_in_expectation() -> None:
 
 
 def test_metrics_reject_bad_shapes() -> None:
-    with pytest.raises(ValueError):
+    from coverlens.errors import ArgumentError, WorkspaceError
+
+    with pytest.raises(ArgumentError, match=r"probabilities must be \(2, 2\), got \(3, 2\)"):
         compute_metrics(np.array([0, 1]), np.zeros((3, 2)), ["a", "b"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError, match=r"labels must lie in 0..1"):
         compute_metrics(np.array([0, 5]), np.zeros((2, 2)), ["a", "b"])
+    with pytest.raises(WorkspaceError, match="test split is empty"):
+        compute_metrics(np.array([], dtype=int), np.zeros((0, 2)), ["a", "b"])
 
 
 # ---------------------------------------------------------------- methods

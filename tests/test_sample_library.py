@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from coverlens.errors import ArgumentError
 from coverlens.sample_library import GENRE_NAMES, draw_cover, make_sample_library
 
 
@@ -50,7 +51,7 @@ def test_draw_cover_every_genre() -> None:
     for g in range(len(GENRE_NAMES)):
         img = draw_cover(g, rng, 40)
         assert img.mode == "RGB" and img.size == (40, 40)
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError, match="genre_index must be in"):
         draw_cover(len(GENRE_NAMES), rng, 40)
 
 
@@ -59,7 +60,7 @@ def test_draw_cover_every_genre() -> None:
     [{"genres": 0}, {"genres": len(GENRE_NAMES) + 1}, {"per_genre": 0}, {"per_genre": -3}],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict[str, int]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError, match=f"{next(iter(kwargs))} must be"):  # typed, exit 2 at the CLI
         make_sample_library(tmp_path / "lib", **kwargs)
     assert not (tmp_path / "lib").exists()
 

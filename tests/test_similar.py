@@ -21,7 +21,7 @@ from coverlens.cli import main
 from coverlens.embedders import clip as clip_module
 from coverlens.embedders import l2_normalise
 from coverlens.embedders.clip import ClipLoad
-from coverlens.errors import ImageError, StoreError
+from coverlens.errors import ArgumentError, ImageError, StoreError
 from coverlens.records import Hit
 from coverlens.search.similar import PAGE_BLOCK, content_id, nearest, similar_covers, vote_on_train
 from coverlens.workspace import Workspace
@@ -116,9 +116,9 @@ def test_page_past_the_end_is_short_or_empty() -> None:
 
 def test_bad_paging_arguments_are_refused() -> None:
     collection, axis = blob_collection()
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ArgumentError, match="k must be at least 1, got 0"):
         nearest(axis, collection, k=0)
-    with pytest.raises(ValueError, match="offset"):
+    with pytest.raises(ArgumentError, match="offset must not be negative, got -1"):
         nearest(axis, collection, k=3, offset=-1)
 
 

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 OK, UNREADABLE = "ok", "unreadable"
 
 
+class EmptyLibraryError(WorkspaceError):
+    """The library lists no cover at all (an empty folder, or a disk that is not mounted)."""
+
+
 @dataclass
 class CatalogSummary:
     files: int
@@ -212,10 +216,10 @@ def run_catalog(
     test_fraction = test_fraction if test_fraction is not None else float(config.get("test_fraction", 0.2))
     listing = list_library(library, manifest, source, genre_map, workspace.cache_dir)
     if not listing.entries:
-        raise WorkspaceError(f"no cover images found under {listing.root} ({_expected(listing.kind)})")
+        raise EmptyLibraryError(f"no cover images found under {listing.root} ({_expected(listing.kind)})")
 
     same_library = workspace.catalog_file.exists() and config.get("root") == str(listing.root)
-    previous = {(r["path"], r["source"]): r for r in read_rows(workspace.catalog_file)} if same_library else {}
+    previous = _previous_rows(workspace) if same_library else {}
     rows, read = build_rows(listing, previous, max_pixels=max_pixels, progress=progress)
 
     old_splits = {r["id"]: r["split"] for r in previous.values() if r.get("split")}
@@ -239,6 +243,14 @@ def run_catalog(
         empty_genres=listing.empty_genres, unlabelled=sum(1 for s in splits.values() if s == UNLABELLED),
         source=listing.kind, no_cover=listing.no_cover,
     )
+
+
+def _previous_rows(workspace: Workspace) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows to reuse; a damaged catalog file is rebuilt from the library (it is only a cache of it)."""
+    try:
+        return {(r["path"], r["source"]): r for r in read_rows(workspace.catalog_file)}
+    except WorkspaceError:
+        return {}
 
 
 def _expected(kind: str) -> str:

@@ -35,6 +35,13 @@ class ManifestError(CoverlensError):
         super().__init__(f"manifest {self.manifest} has {len(problems)} problem(s):\n  {shown}{more}")
 
 
+class ArgumentError(CoverlensError):
+    """A value out of range given to a library function: used as given or refused, never replaced.
+    (The CLI refuses the same values earlier, where argparse parses them.)"""
+
+    exit_code = 2
+
+
 class LibraryError(CoverlensError):
     """A library folder that cannot be catalogued as given."""
 
@@ -111,7 +118,7 @@ class BadPathError(FileSystemError):
 EXIT_CODES: tuple[tuple[int, str, str], ...] = (
     (0, "ok", "the command did what was asked"),
     (1, "CoverlensError", "refused for another reason named in the message"),
-    (2, "usage", "bad command line: an unknown option, or a value out of range (argparse)"),
+    (2, "usage / ArgumentError", "bad command line: an unknown option, or a value out of range (argparse)"),
     (3, "ImageError", "a cover image that cannot be used (not a regular file, too large, corrupt, ...)"),
     (4, "LibraryError / ManifestError", "a library folder or CSV manifest that cannot be catalogued"),
     (5, "WorkspaceError", "the workspace lacks what the command needs, or is of another format"),

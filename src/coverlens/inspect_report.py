@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.workspace import Workspace, write_text_atomic
+from coverlens.workspace import Workspace, atomic_path, write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +45,7 @@ class LibraryOverview:
     near_duplicate_groups: int = 0
     near_duplicate_covers: int = 0
     unlabelled: dict[str, int] = field(default_factory=lambda: {"files": 0, "distinct": 0, "unreadable": 0})
+    source: str = ""  # the library's kind (folders, csv, music, calibre), as library.json records it
 
 
 def _groups(ok: pd.DataFrame, ids: pd.Index) -> list[CopyGroup]:
@@ -168,8 +169,8 @@ def genre_bar_chart(view: LibraryOverview, target: Path) -> Path:
     ax.legend()
     plt.setp(ax.get_xticklabels(), rotation=60, ha="right")
     fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=100)
+    with atomic_path(target) as tmp:  # a killed run leaves the old chart, never half a PNG
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return target
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from coverlens.errors import ArgumentError
+
 GENRE_NAMES: tuple[str, ...] = (
     "ambient", "country", "hiphop", "jazz", "metal", "pop", "classical",
     "reggae", "techno", "folk", "punk", "blues", "disco", "soul",
@@ -171,7 +173,7 @@ def _jitter(rng: np.random.Generator, c: RGB, amount: int = 25) -> RGB:
 def draw_cover(genre_index: int, rng: np.random.Generator, size: int) -> Image.Image:
     """Draw one RGB cover of `size` x `size` pixels in the style of genre `genre_index`."""
     if not 0 <= genre_index < len(GENRE_NAMES):
-        raise ValueError(f"genre_index must be in 0..{len(GENRE_NAMES) - 1}, got {genre_index}")
+        raise ArgumentError(f"genre_index must be in 0..{len(GENRE_NAMES) - 1}, got {genre_index}")
     bg, a, b = (_jitter(rng, c) for c in _PALETTES[genre_index])
     img = Image.new("RGB", (size, size), bg)
     d = ImageDraw.Draw(img)
@@ -200,14 +202,14 @@ def make_sample_library(root: Path | str, *, genres: int = 4, per_genre: int = 3
     hidden genres are written to root/hidden-genres.csv (path,genre) to score suggestions against.
 
     Raises FileExistsError if `root` exists and is non-empty (unless `overwrite`),
-    ValueError for out-of-range arguments. Same arguments give byte-identical files.
+    ArgumentError for out-of-range arguments. Same arguments give byte-identical files.
     """
     if not 1 <= genres <= len(GENRE_NAMES):
-        raise ValueError(f"genres must be in 1..{len(GENRE_NAMES)}, got {genres}")
+        raise ArgumentError(f"genres must be in 1..{len(GENRE_NAMES)}, got {genres}")
     if per_genre < 1:
-        raise ValueError(f"per_genre must be >= 1, got {per_genre}")
+        raise ArgumentError(f"per_genre must be >= 1, got {per_genre}")
     if size < 16:
-        raise ValueError(f"size must be >= 16, got {size}")
+        raise ArgumentError(f"size must be >= 16, got {size}")
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise FileExistsError(f"{root} exists and is not a directory")

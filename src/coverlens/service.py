@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, VOTE_K
-from coverlens.errors import CoverlensError, ImageError, StoreError, WorkspaceError
+from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, SUGGEST_MIN_CONFIDENCE, VOTE_K
+from coverlens.errors import CoverlensError, FileSystemError, ImageError, StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
 from coverlens.records import Vote
 from coverlens.registry import NO_MODEL, REGISTRY, BuildContext, Kept, Registry, has_model, model_stamp
@@ -36,11 +36,14 @@ from coverlens.service_jobs import StoredJobs
 from coverlens.workspace import Workspace, read_json
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from coverlens.catalog import CatalogSummary
     from coverlens.classifier import TrainConfig, TrainResult
     from coverlens.embedders import Embedder
     from coverlens.inspect_report import LibraryOverview
     from coverlens.store import CoverCollection, CoverStore
+    from coverlens.suggest_job import SuggestReport
 
 __all__ = ["ClusterPlacement", "CoverlensService", "EngineStatus", "SearchResult", "iterate_with"]
 
@@ -154,6 +157,27 @@ class CoverlensService(StoredJobs):
             raise WorkspaceError(f"{relpath}: outside the library")
         return path
 
+    def cover_image(self, relpath: str, source: str = "file") -> Path | Image.Image:
+        """What the app shows for a catalogued cover: its file, or the picture embedded in it, decoded
+        (label it with `coverlens.sources.cover_name(relpath, source)`)."""
+        from coverlens.sources import FILE, open_cover
+
+        path = self.cover_path(relpath)  # refuses a path outside the library
+        if source in ("", FILE):
+            return path
+        return open_cover(self.library_root() or path.parent, relpath, source)
+
+    def library_cover(self, relpath: str) -> Source:
+        """A catalogued cover as a search query: its file, or the bytes of the picture embedded in it."""
+        from coverlens.catalog import distinct_covers, load_catalog
+        from coverlens.sources import FILE, read_cover
+
+        path = self.cover_path(relpath)
+        covers = distinct_covers(load_catalog(self.workspace))
+        sources = covers.loc[covers["path"] == relpath, "source"]
+        source = str(sources.iloc[0]) if len(sources) else FILE
+        return path if source in ("", FILE) else read_cover(self.library_root() or path.parent, relpath, source)
+
     def library_covers(self, limit: int = 200) -> list[tuple[str, str]]:
         from coverlens.catalog import distinct_covers, load_catalog
 
@@ -166,22 +190,30 @@ class CoverlensService(StoredJobs):
                 **options: Any) -> CatalogSummary:
         """Catalog `library` (None: the one catalogued before); `options` go to `run_catalog`."""
         from coverlens.catalog import run_catalog
+        from coverlens.locks import workspace_writer
 
-        return run_catalog(self.workspace, Path(library) if library is not None else None,
-                           progress=iterate_with(progress, "catalog"), **options)
+        with workspace_writer(self.workspace, "catalog"):
+            return run_catalog(self.workspace, Path(library) if library is not None else None,
+                               progress=iterate_with(progress, "catalog"), **options)
 
     def overview(self) -> LibraryOverview:
         from coverlens.catalog import load_catalog
         from coverlens.inspect_report import overview
 
-        return overview(load_catalog(self.workspace))
+        view = overview(load_catalog(self.workspace))
+        if self.workspace.library_file.exists():
+            view.source = str(read_json(self.workspace.library_file).get("source") or "folders")
+        return view
 
     def inspect(self, placeholder_min: int | None = None) -> InspectJob:
         from coverlens.catalog import load_catalog
         from coverlens.inspect_report import DEFAULT_PLACEHOLDER_MIN, write_inspect_report
+        from coverlens.locks import workspace_writer
 
-        view, report = write_inspect_report(self.workspace, load_catalog(self.workspace),
-                                            placeholder_min=placeholder_min or DEFAULT_PLACEHOLDER_MIN)
+        chosen = DEFAULT_PLACEHOLDER_MIN if placeholder_min is None else placeholder_min
+        with workspace_writer(self.workspace, "inspect"):
+            view, report = write_inspect_report(self.workspace, load_catalog(self.workspace),
+                                                placeholder_min=chosen)
         return InspectJob(view, Path(report))
 
     # -- the model -------------------------------------------------------------------------------
@@ -196,7 +228,25 @@ class CoverlensService(StoredJobs):
         from coverlens.classifier import predict_files
 
         records = predict_files(self.classifier(), list(paths), k=k, tta=tta)
-        return [PredictionJob(r, None if r.error else self.vote_for(r.path, k=vote_k)) for r in records]
+        return [PredictionJob(r, None) if r.error else self._predicted_with_vote(r, vote_k) for r in records]
+
+    def _predicted_with_vote(self, record: Any, vote_k: int) -> PredictionJob:
+        """The head's answer stands even when the store cannot be read (a read-only disk): a note says why
+        there is no vote, instead of a failure or a false "not indexed yet"."""
+        try:
+            vote = self.vote_for(record.path, k=vote_k)
+        except FileSystemError as exc:
+            return PredictionJob(record, None, [f"no KNN vote: {exc}"])
+        return PredictionJob(record, vote, self.store_warnings() if vote is not None else [])
+
+    def store_warnings(self, embedder: str | None = None) -> list[str]:
+        """Warnings about the stored vectors answers come from: one when an index run has not finished."""
+        from coverlens.completeness import collection_warnings
+
+        try:
+            return collection_warnings(self.stored_collection(embedder))
+        except CoverlensError:
+            return []  # nothing stored, or unreadable: the command that reads it says so
 
     # -- search ----------------------------------------------------------------------------------
     def read_query(self, source: Source) -> tuple[Any, str]:
@@ -240,6 +290,9 @@ class CoverlensService(StoredJobs):
         if collection.count() == 0:
             result.notes.append(f"nothing indexed for {name} yet; run `coverlens index`")
             return result
+        from coverlens.completeness import collection_warnings
+
+        result.notes.extend(collection_warnings(collection))  # the app shows notes as a banner
         found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id,
                                vector=vector)
         result.neighbours = found.hits
@@ -298,18 +351,51 @@ class CoverlensService(StoredJobs):
         dominant = next((c.dominant_genre for c in report.clusters if c.cluster_id == cluster_id), "")
         return ClusterPlacement(cluster_id, dominant, strength)
 
+    # -- suggestions -------------------------------------------------------------------------------
+    def suggest(self, progress: ProgressCallback | None = None, *, embedder: str | None = None, k: int = VOTE_K,
+                min_confidence: float = SUGGEST_MIN_CONFIDENCE, batch_size: int = BATCH_SIZE) -> SuggestReport:
+        """Genre suggestions for unlabelled and suspect covers, from every registered genre signal that
+        can be had and the KNN vote over `embedder`'s stored vectors; writes reports/suggestions.*."""
+        from coverlens.completeness import collection_warnings
+        from coverlens.locks import workspace_writer
+        from coverlens.suggest_job import available_signals, run_suggest
+
+        self.workspace.require_catalog()
+        name = self._name(embedder)
+        with workspace_writer(self.workspace, "suggest"):  # it writes the suggestions reports
+            signals, notes = available_signals(self.registry, self.kept)
+            try:
+                collection = self.stored_collection(name)
+                stored, notes = collection.fetch(), [*notes, *collection_warnings(collection)]
+            except CoverlensError as exc:
+                stored, notes = None, [*notes, str(exc)]
+            return run_suggest(self.workspace, signals=signals, stored=stored, embedder=name, k=k,
+                               min_confidence=min_confidence, batch_size=batch_size, notes=notes,
+                               progress=iterate_with(progress, "suggest"))
+
+    def suggestions(self) -> dict[str, Any] | None:
+        """The last suggestions written (reports/suggestions.json), or None."""
+        from coverlens.suggest_job import read_suggestions
+
+        return read_suggestions(self.workspace.reports_dir)
+
     # -- jobs --------------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
               batch_size: int = BATCH_SIZE, readers: int | None = None) -> IndexJob:
-        """Embed the catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had)."""
+        """Bring the catalog up to date with the library (see `coverlens.library_sync`), then embed the
+        catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had)."""
         from coverlens.indexer import choose_embedders, index_covers
+        from coverlens.library_sync import follow_library
+        from coverlens.locks import workspace_writer
 
         self.workspace.require_catalog()
         choice = choose_embedders(self.registry, embedder, self.kept.embedder)
-        # No close() of the reader here: in one process the writer shares the reader's client
-        # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
-        with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
-            report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild, batch_size=batch_size,
-                                  readers=readers, progress=iterate_with(progress, "index"))
-            location = str(store.location)
-        return IndexJob(report, location, choice.notes)
+        with workspace_writer(self.workspace, "index"):
+            catalogued = follow_library(self, progress)
+            # No close() of the reader here: in one process the writer shares the reader's client
+            # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
+            with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
+                report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
+                                      batch_size=batch_size, readers=readers, progress=iterate_with(progress, "index"))
+                location = str(store.location)
+        return IndexJob(report, location, [f"library: {catalogued.describe()}", *choice.notes])

@@ -18,12 +18,15 @@ from coverlens.defaults import (
     DUPLICATE_THRESHOLD,
     PREDICT_TOP_K,
     SEARCH_K,
+    SUGGEST_MIN_CONFIDENCE,
     SUSPECT_MIN_SHARE,
     VOTE_K,
 )
 from coverlens.records import GenreScore, Hit, Vote
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from coverlens.catalog import CatalogSummary
     from coverlens.classifier import Prediction, TrainConfig, TrainResult
     from coverlens.evaluate import EvaluationReport
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from coverlens.inspect_report import LibraryOverview
     from coverlens.search.clusters import ClusterReport
     from coverlens.search.jobs import ClusterJob, SuspectsReport
+    from coverlens.suggest_job import SuggestReport
     from coverlens.workspace import Workspace
 
 T = TypeVar("T")
@@ -99,6 +103,7 @@ class SimilarCover:
 class PredictionJob:
     prediction: Prediction
     vote: Vote | None  # None: the covers are not indexed yet (or the file could not be read)
+    notes: list[str] = field(default_factory=list)  # why there is no vote, or that the store is incomplete
 
 
 @dataclass
@@ -140,6 +145,8 @@ class CoverlensAPI(Protocol):
     # the library
     def library_root(self) -> Path | None: ...
     def cover_path(self, relpath: str) -> Path: ...
+    def cover_image(self, relpath: str, source: str = "file") -> Path | Image.Image: ...
+    def library_cover(self, relpath: str) -> Source: ...
     def library_covers(self, limit: int = 200) -> list[tuple[str, str]]: ...
     def catalog(self, library: Path | None, progress: ProgressCallback | None = None,
                 **options: Any) -> CatalogSummary: ...
@@ -154,6 +161,7 @@ class CoverlensAPI(Protocol):
     # search
     def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
                vote_k: int = VOTE_K) -> SearchResult: ...
+    def store_warnings(self, embedder: str | None = None) -> list[str]: ...
     def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
                 embedder: str | None = None) -> list[SimilarCover]: ...
 
@@ -162,7 +170,8 @@ class CoverlensAPI(Protocol):
               batch_size: int = BATCH_SIZE, readers: int | None = None) -> IndexJob: ...
     def clusters(self, embedder: str | None = None) -> ClusterReport | None: ...
     def cluster_map_path(self, embedder: str | None = None) -> Path | None: ...
-    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob: ...
+    def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,
+                     **params: Any) -> ClusterJob: ...
     def cluster_members(self, cluster_id: int, embedder: str | None = None,
                         limit: int = CLUSTER_MEMBERS) -> list[Hit]: ...
     def suspects(self, embedder: str | None = None, *, k: int = VOTE_K, min_share: float = SUSPECT_MIN_SHARE,
@@ -171,3 +180,6 @@ class CoverlensAPI(Protocol):
     def evaluation_files(self) -> dict[str, Any]: ...
     def run_evaluation(self, progress: ProgressCallback | None = None, *, skip: Mapping[str, str] | None = None,
                        **options: Any) -> EvaluationReport: ...
+    def suggest(self, progress: ProgressCallback | None = None, *, embedder: str | None = None, k: int = VOTE_K,
+                min_confidence: float = SUGGEST_MIN_CONFIDENCE, batch_size: int = BATCH_SIZE) -> SuggestReport: ...
+    def suggestions(self) -> dict[str, Any] | None: ...

@@ -40,12 +40,26 @@ class StoredJobs:
         path = cluster_map_path(self.workspace, self._name(embedder))
         return path if path.exists() else None
 
-    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob:
-        """Cluster the stored vectors of `embedder`; the record names the files written."""
+    def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,
+                     **params: Any) -> ClusterJob:
+        """Cluster the stored vectors of `embedder`; the record names the files written. A report made
+        from a complete store is not replaced by one from an incomplete store unless `allow_incomplete`."""
+        from coverlens.completeness import guard_replacement, store_state
+        from coverlens.locks import workspace_writer
+        from coverlens.search.cluster_files import ClusterFiles
         from coverlens.search.jobs import cluster_stored
 
         name = self._name(embedder)
-        return cluster_stored(self.workspace, self.stored_collection(name).fetch(), name, **params)
+        with workspace_writer(self.workspace, "clusters"):
+            collection = self.stored_collection(name)
+            reason = collection.incomplete_reason
+            reasons = {collection.name: reason} if reason else {}
+            existing = ClusterFiles.of(self.workspace, name).report
+            recorded = read_json(existing).get("params") if existing.exists() else None
+            guard_replacement(existing, reasons, allow_incomplete, "the clusters report", recorded)
+            job = cluster_stored(self.workspace, collection.fetch(), name, store=store_state(reasons), **params)
+        job.warnings = self.store_warnings(name) if reasons else []
+        return job
 
     def cluster_members(self, cluster_id: int, embedder: str | None = None,
                         limit: int = CLUSTER_MEMBERS) -> list[Hit]:
@@ -62,19 +76,25 @@ class StoredJobs:
         rows = rows[:limit]
         stored = self.stored_collection(name).fetch([r["id"] for r in rows])
         meta = dict(zip(stored.ids, stored.metadatas, strict=True))
-        return [Hit(r["id"], float(r["probability"]), str(meta.get(r["id"], {}).get("path", "")),
-                    str(meta.get(r["id"], {}).get("genre", "")), str(meta.get(r["id"], {}).get("split", "")))
+        return [Hit(r["id"], float(r["probability"]), str(meta[r["id"]].get("path", "")),
+                    str(meta[r["id"]].get("genre", "")), str(meta[r["id"]].get("split", "")),
+                    str(meta[r["id"]].get("source") or "file"))
                 for r in rows if r["id"] in meta]
 
     # -- suspects ---------------------------------------------------------------------------------
     def suspects(self, embedder: str | None = None, *, k: int = VOTE_K, min_share: float = SUSPECT_MIN_SHARE,
                  threshold: float = DUPLICATE_THRESHOLD) -> SuspectsReport:
+        from coverlens.completeness import collection_warnings
+        from coverlens.locks import workspace_writer
         from coverlens.search.jobs import suspects_of_stored
 
         name, root = self._name(embedder), self.library_root()
-        return suspects_of_stored(self.workspace, self.stored_collection(name).fetch(), name, k=k,
-                                  min_share=min_share, threshold=threshold,
-                                  show_path=(lambda rel: str(root / rel)) if root else None)
+        with workspace_writer(self.workspace, "suspects"):  # it writes the suspects reports
+            collection = self.stored_collection(name)
+            found = suspects_of_stored(self.workspace, collection.fetch(), name, k=k, min_share=min_share,
+                                       threshold=threshold, show_path=(lambda rel: str(root / rel)) if root else None)
+        found.warnings = collection_warnings(collection)
+        return found
 
     # -- evaluation -------------------------------------------------------------------------------
     def evaluation(self) -> dict[str, Any] | None:
@@ -90,18 +110,33 @@ class StoredJobs:
                        **options: Any) -> EvaluationReport:
         """Every registered genre signal and KNN row on the held-out split (the kept models reused);
         `skip` maps a signal or embedder name to why it is left out; `options` go to `run_evaluation`."""
+        from coverlens.completeness import STORE_INCOMPLETE, guard_replacement, incomplete_warning, store_state
         from coverlens.evaluate import build_collaborators, run_evaluation
+        from coverlens.evaluate.report import write_report
         from coverlens.evaluate.sources import chroma_vector_source
+        from coverlens.locks import workspace_writer
 
+        allow_incomplete = bool(options.pop("allow_incomplete", False))
+        write = bool(options.pop("write", True))
         self.workspace.require_catalog()
-        found = build_collaborators(self.workspace, skip=skip, registry=self.registry, kept=self.kept)
-        try:  # read stored train vectors through the service's own client (one per store per process)
-            store = self.store() if self.workspace.store_dir.is_dir() or self.chroma_url else None
-        except CoverlensError:
-            store = None  # the source opens it per read and says why it cannot be used
-        options.setdefault("vector_source", chroma_vector_source(self.workspace, store))
-        return run_evaluation(self.workspace, **found.as_kwargs(), registry=self.registry, **options,
-                              progress=(lambda label: iterate_with(progress, label)) if progress else None)
+        with workspace_writer(self.workspace, "evaluate"):
+            found = build_collaborators(self.workspace, skip=skip, registry=self.registry, kept=self.kept)
+            store = None
+            try:  # read stored train vectors through the service's own client (one per store per process)
+                store = self.store() if self.workspace.store_dir.is_dir() or self.chroma_url else None
+                reasons = store.incomplete() if store is not None else {}
+            except CoverlensError:
+                reasons = {}  # the source opens it per read and says why it cannot be used
+            existing = self.workspace.reports_dir / "evaluation.json"
+            recorded = (self.evaluation() or {}).get("settings") if existing.exists() else None
+            guard_replacement(existing, reasons, allow_incomplete, "the evaluation report", recorded)
+            options.setdefault("vector_source", chroma_vector_source(self.workspace, store))
+            report = run_evaluation(self.workspace, **found.as_kwargs(), registry=self.registry, **options,
+                                    write=False,
+                                    progress=(lambda label: iterate_with(progress, label)) if progress else None)
+            report.settings.update(store_state(reasons))
+            report.notes.extend(incomplete_warning(reason) for reason in report.settings[STORE_INCOMPLETE].values())
+            return write_report(report, self.workspace.reports_dir) if write else report
 
     # -- state -------------------------------------------------------------------------------------
     def status(self) -> EngineStatus:

@@ -32,7 +32,9 @@ def assign_splits(
     Ids whose genre is "" get UNLABELLED.
     """
     if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+        from coverlens.errors import ArgumentError
+
+        raise ArgumentError(f"test_fraction must be in [0, 1), got {test_fraction}")
     by_genre: dict[str, list[str]] = defaultdict(list)
     for cover_id, genre in genre_of.items():
         by_genre[genre].append(cover_id)

@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from coverlens.errors import CoverlensError
 
@@ -36,8 +37,9 @@ class Thumbnails:
         """Where the cover's thumbnail lives; None for an id that cannot name a file."""
         return self.folder / f"{cover_id}.webp" if _ID.fullmatch(cover_id or "") else None
 
-    def get(self, cover_id: str, source: Callable[[], Path]) -> Path | None:
-        """The thumbnail of `cover_id`, made from the file `source()` gives when missing.
+    def get(self, cover_id: str, source: Callable[[], Any]) -> Path | None:
+        """The thumbnail of `cover_id`, made from what `source()` gives when missing: a file's path,
+        the bytes of a picture, or a decoded PIL image (a picture embedded in an audio file).
 
         None when it cannot be made (unreadable cover, read-only workspace): the caller shows the
         full cover instead. Never raises for a bad cover: a gallery is not the place to fail.
@@ -53,12 +55,17 @@ class Thumbnails:
             return None
         return target
 
-    def _make(self, original: Path, target: Path) -> None:
+    def _make(self, original: Any, target: Path) -> None:
         from PIL import Image
 
         from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
 
-        image, _ = decode_image(read_image_bytes(original, max_bytes=MAX_UPLOAD_BYTES), name=original)
+        if isinstance(original, Image.Image):
+            image = original.copy()
+        elif isinstance(original, bytes):
+            image, _ = decode_image(original)
+        else:
+            image, _ = decode_image(read_image_bytes(original, max_bytes=MAX_UPLOAD_BYTES), name=original)
         image.thumbnail((self.size, self.size), Image.Resampling.LANCZOS)
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{target.stem}.", suffix=".tmp")

@@ -98,7 +98,11 @@ class Prediction:
 
 
 def top_k(probabilities: np.ndarray, classes: Sequence[str], k: int) -> list[GenreScore]:
-    order = probabilities.argsort()[::-1][:max(1, k)]
+    if k < 1:
+        from coverlens.errors import ArgumentError
+
+        raise ArgumentError(f"top-k must be at least 1, got {k}")
+    order = probabilities.argsort()[::-1][:k]
     return [GenreScore(classes[i], float(probabilities[i])) for i in order]
 
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "coverlens.cli.search_commands",
     "coverlens.cli.app_commands",
     "coverlens.cli.eval_commands",
+    "coverlens.cli.suggest_commands",
 )
 
 

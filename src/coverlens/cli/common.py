@@ -141,6 +141,18 @@ def positive_float(text: str) -> float:
     return value
 
 
+def add_allow_incomplete(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help=f"replace a {command} report made from a complete store even though an index run "
+                        "has not finished (the new report records that its store was incomplete)")
+
+
+def warn(warnings: Iterable[str]) -> None:
+    """Warnings about the answer (an incomplete store): on stderr, so stdout stays the answer."""
+    for warning in warnings:
+        print(f"coverlens: warning: {warning}", file=sys.stderr)
+
+
 def workspace_of(args: argparse.Namespace) -> Workspace:
     """The chosen workspace. One written in another format is refused here, before any command reads it."""
     workspace = Workspace.resolve(args.workspace)

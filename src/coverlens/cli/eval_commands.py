@@ -6,6 +6,7 @@ import argparse
 
 from coverlens.cli.common import (
     Bars,
+    add_allow_incomplete,
     add_embedder_options,
     add_workspace_option,
     non_negative_int,
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                    help=f"covers per model call (default {BATCH_SIZE})")
+    add_allow_incomplete(p, "evaluation")
     add_embedder_options(p)
     add_workspace_option(p)
     p.set_defaults(handler=cmd_evaluate)
@@ -50,7 +52,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     service = open_service(args)
     try:
         report = service.run_evaluation(Bars(), skip=skip, tta=args.tta, k=args.k, limit=args.limit,
-                                        seed=args.seed, batch_size=args.batch_size)
+                                        seed=args.seed, batch_size=args.batch_size,
+                                        allow_incomplete=args.allow_incomplete)
     finally:
         service.close()
     limited = f" (sample of {report.n_held_out:,})" if report.n_test < report.n_held_out else ""

@@ -21,9 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     labels = " and ".join(REGISTRY.embedder(name).label for name in REGISTRY.indexed())
     p = subparsers.add_parser(
         "index", help="embed the catalogued covers into the vector store (only what is missing; resumable)",
-        description=f"Embed every distinct catalogued cover with the {labels} into one Chroma collection each. "
-        "Only covers not yet stored are embedded, covers gone from the library are deleted, and a killed run "
-        "resumes where it stopped when re-run.")
+        description="Brings the catalog up to date with the library first (the same incremental scan as "
+        f"`catalog`), then embeds every distinct catalogued cover with the {labels} into one Chroma collection "
+        "each. Only covers not yet stored are embedded, covers gone from the library (deleted, or moved to "
+        "another genre folder) are deleted from the store, and a killed run resumes where it stopped when "
+        "re-run. A library folder that is missing or empty (a disk not mounted) is refused and the store kept: "
+        "re-point a moved library with `coverlens catalog NEWROOT`.")
     p.add_argument("--embedder", choices=REGISTRY.index_choices(), default=ALL,
                    help="which embedders to index with (default: all that are available)")
     p.add_argument("--rebuild", action="store_true",

@@ -22,6 +22,7 @@ from coverlens.cli.common import (
     positive_float,
     positive_int,
     print_table,
+    warn,
 )
 from coverlens.defaults import PREDICT_TOP_K, VOTE_K
 from coverlens.errors import ImageError
@@ -97,10 +98,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         service.close()
     records = [job.prediction for job in jobs]
     votes = {job.prediction.path: job.vote for job in jobs if not job.prediction.error}
+    notes = {job.prediction.path: job.notes for job in jobs}
+    warn(dict.fromkeys(n for job in jobs for n in job.notes))  # once each, however many files
     if args.json:
-        print(json.dumps([{**r.to_dict(), **_vote_dict(r.genre, votes.get(r.path))} for r in records], indent=2))
+        print(json.dumps([{**r.to_dict(), **_vote_dict(r.genre, votes.get(r.path)),
+                           **({"warnings": notes[r.path]} if notes[r.path] else {})} for r in records], indent=2))
     else:
-        _print_predictions(records, votes)
+        _print_predictions(records, votes, explained=any(notes.values()))
     failed = [r for r in records if r.error]
     for record in failed:
         print(f"coverlens: error: {record.error}", file=sys.stderr)
@@ -116,13 +120,13 @@ def _vote_dict(head_genre: str | None, vote: Any) -> dict[str, Any]:
             "agree": vote.genre == head_genre if vote.genre else None}
 
 
-def _print_predictions(records: list[Any], votes: dict[str, Any]) -> None:
+def _print_predictions(records: list[Any], votes: dict[str, Any], explained: bool = False) -> None:
     rows = [{"image": r.path, "rank": i + 1, "genre": s.genre, "probability": f"{s.score:.3f}"}
             for r in records for i, s in enumerate(r.scores)]
     if rows:
         print_table(rows)
     if not any(votes.values()):
-        if votes:
+        if votes and not explained:  # a note on stderr said why otherwise (a read-only store, ...)
             print("\n(no KNN vote: the covers are not indexed yet; run `coverlens index`)")
         return
     for record in records:

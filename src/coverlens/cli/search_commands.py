@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from coverlens.cli.common import (
+    add_allow_incomplete,
     add_embedder_choice,
     add_embedder_options,
     add_store_option,
@@ -18,9 +19,11 @@ from coverlens.cli.common import (
     print_table,
     share,
     similarity,
+    warn,
 )
 from coverlens.defaults import DUPLICATE_THRESHOLD, SEARCH_K, SUSPECT_MIN_SHARE, SUSPECTS_LIMIT, VOTE_K
 from coverlens.search.clusters import DEFAULT_PCA_DIM
+from coverlens.sources import cover_name
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    f"first (default {DEFAULT_PCA_DIM}; HDBSCAN's cost grows fast with it)")
     p.add_argument("--projection", choices=("pca", "tsne"), default="pca",
                    help="layout of the 2-D map (tsne: sharper, about a minute)")
+    add_allow_incomplete(p, "clusters")
     _add_store_options(p)
     p.set_defaults(handler=cmd_clusters)
 
@@ -69,13 +73,16 @@ def cmd_similar(args: argparse.Namespace) -> int:
     service = open_service(args)
     try:
         found = service.similar(args.image, k=args.k, offset=args.offset, embedder=args.embedder)
+        warnings = service.store_warnings(args.embedder)
     finally:
         service.close()
+    warn(warnings)
     if args.json:
-        print(json.dumps(hits_as_dicts([f.hit for f in found], [str(f.path) for f in found]), indent=2))
+        rows = hits_as_dicts([f.hit for f in found], [cover_name(f.path, f.hit.source) for f in found])
+        print(json.dumps([{**row, "warnings": warnings} for row in rows] if warnings else rows, indent=2))
         return 0
     for cover in found:
-        print(f"{cover.hit.similarity:.4f}\t{cover.path}")
+        print(f"{cover.hit.similarity:.4f}\t{cover_name(cover.path, cover.hit.source)}")
     return 0
 
 
@@ -83,9 +90,11 @@ def cmd_clusters(args: argparse.Namespace) -> int:
     service = open_service(args)
     try:
         job = service.run_clusters(args.embedder, min_cluster_size=args.min_cluster_size,
-                                   min_samples=args.min_samples, pca_dim=args.pca_dim, projection=args.projection)
+                                   min_samples=args.min_samples, pca_dim=args.pca_dim, projection=args.projection,
+                                   allow_incomplete=args.allow_incomplete)
     finally:
         service.close()
+    warn(job.warnings)
     report = job.report
     print_table([{"cluster": c.cluster_id, "size": c.size, "dominant genre": c.dominant_genre,
                   "purity": f"{c.purity:.0%}", "top genres": c.top_genres()} for c in report.clusters])
@@ -113,16 +122,19 @@ def cmd_suspects(args: argparse.Namespace) -> int:
     finally:
         service.close()
     suspects, pairs = found.label_suspects, found.near_duplicates
+    warn(found.warnings)
     if args.json:
-        print(json.dumps(suspects_json(suspects[: args.limit], pairs[: args.limit], found.params), indent=2))
+        data = suspects_json(suspects[: args.limit], pairs[: args.limit], found.params)
+        print(json.dumps({**data, "warnings": found.warnings}, indent=2))
         return 0
     print(f"{len(suspects):,} covers whose {args.k} nearest covers vote >= {args.min_share:.0%} for another genre:")
     print_table([{"share": f"{s.vote_share:.0%}", "filed as": s.genre, "neighbours say": s.voted_genre,
-                  "path": str(show(s.path))} for s in suspects[: args.limit]])
+                  "path": cover_name(show(s.path), s.source)} for s in suspects[: args.limit]])
     print()
     print(f"{len(pairs):,} near-duplicate pairs (similarity >= {args.threshold}):")
-    print_table([{"similarity": f"{p.similarity:.4f}", "a": str(show(p.a_path)), "genre a": p.a_genre,
-                  "b": str(show(p.b_path)), "genre b": p.b_genre} for p in pairs[: args.limit]])
+    print_table([{"similarity": f"{p.similarity:.4f}", "a": cover_name(show(p.a_path), p.a_source),
+                  "genre a": p.a_genre, "b": cover_name(show(p.b_path), p.b_source), "genre b": p.b_genre}
+                 for p in pairs[: args.limit]])
     print()
     print(f"report: {found.markdown}")
     print(f"json: {found.json}")

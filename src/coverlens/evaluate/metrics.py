@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from coverlens.errors import ArgumentError, WorkspaceError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -40,11 +42,11 @@ class Metrics:
 
 def _check(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> None:
     if proba.ndim != 2 or proba.shape != (len(y_true), n_classes):
-        raise ValueError(f"probabilities must be ({len(y_true)}, {n_classes}), got {proba.shape}")
+        raise ArgumentError(f"probabilities must be ({len(y_true)}, {n_classes}), got {proba.shape}")
     if len(y_true) == 0:
-        raise ValueError("no test labels to score")
+        raise WorkspaceError("no held-out covers to score: the catalog's test split is empty")
     if y_true.min() < 0 or y_true.max() >= n_classes:
-        raise ValueError(f"labels must lie in 0..{n_classes - 1}")
+        raise ArgumentError(f"labels must lie in 0..{n_classes - 1}")
 
 
 def predictions(proba: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverlens.errors import CoverlensError, ImageError
-from coverlens.images import open_image
+from coverlens.sources import FILE, cover_name, open_cover
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 
 Consumer = Callable[[list["Image.Image"]], Any]  # images -> (n, d) array
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class CoverRef:
+    """A library cover as the one cover reader opens it: the file (relative to `root`) and where
+    the picture is inside it, so pictures embedded in audio files are scored like image files."""
+
+    root: Path
+    path: str
+    source: str = FILE
+
+    def open(self) -> Image.Image:
+        return open_cover(self.root, self.path, self.source)
+
+    def __str__(self) -> str:
+        return cover_name(self.root / self.path, self.source)
 
 
 @dataclass
@@ -44,14 +60,14 @@ class PassResult:
     wall_seconds: float = 0.0
 
 
-def _open(path: Path) -> tuple[Image.Image | None, str]:
+def _open(cover: CoverRef) -> tuple[Image.Image | None, str]:
     try:
-        return open_image(path), ""
+        return cover.open(), ""
     except ImageError as exc:
         return None, exc.reason
 
 
-def _decode_ahead(paths: Sequence[Path], indices: Sequence[int], workers: int,
+def _decode_ahead(paths: Sequence[CoverRef], indices: Sequence[int], workers: int,
                   lookahead: int) -> Iterator[tuple[int, tuple[Image.Image | None, str]]]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         todo = iter(indices)
@@ -69,7 +85,7 @@ def _decode_ahead(paths: Sequence[Path], indices: Sequence[int], workers: int,
 
 
 def run_pass(
-    paths: Sequence[Path],
+    paths: Sequence[CoverRef],
     feeds: dict[str, Feed],
     *,
     batch_size: int = 64,

@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverlens.defaults import BASELINE_K, BATCH_SIZE, EVAL_K
-from coverlens.errors import WorkspaceError
+from coverlens.errors import ArgumentError, WorkspaceError
 from coverlens.evaluate.methods import MAJORITY, Method, align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics
-from coverlens.evaluate.passes import Feed, PassResult, Progress, run_pass
+from coverlens.evaluate.passes import CoverRef, Feed, PassResult, Progress, run_pass
 from coverlens.evaluate.report import EvaluationReport, MethodResult, write_report
 from coverlens.evaluate.sources import StoredReferences, VectorSource, chroma_vector_source
 
@@ -32,17 +31,21 @@ if TYPE_CHECKING:
 @dataclass
 class Split:
     ids: list[str]
-    paths: list[Path]
+    paths: list[CoverRef]  # each opened with the one cover reader (embedded pictures too)
     labels: np.ndarray  # class indices
 
 
 def load_splits(workspace: Workspace, *, limit: int | None, seed: int) -> tuple[list[str], Split, Split, int]:
-    """(classes, train, test, held-out count) from the catalog; `limit` samples the test covers."""
+    """(classes, train, test, held-out count) from the catalog; `limit` samples the test covers.
+
+    Only labelled covers count: unlabelled ones (split "unlabelled") are never scored and their
+    empty genre is never a class.
+    """
     import numpy as np
 
-    from coverlens.catalog import distinct_covers, library_root, load_catalog
+    from coverlens.catalog import distinct_covers, labelled_covers, library_root, load_catalog
 
-    covers = distinct_covers(load_catalog(workspace))
+    covers = labelled_covers(distinct_covers(load_catalog(workspace)))
     root = library_root(workspace)
     train, test = covers[covers["split"] == "train"], covers[covers["split"] == "test"]
     if test.empty or train.empty:
@@ -55,7 +58,8 @@ def load_splits(workspace: Workspace, *, limit: int | None, seed: int) -> tuple[
     index = {genre: i for i, genre in enumerate(classes)}
 
     def split(frame: Any) -> Split:
-        return Split(list(frame["id"]), [root / p for p in frame["path"]],
+        return Split(list(frame["id"]), [CoverRef(root, str(p), str(s or "file"))
+                                         for p, s in zip(frame["path"], frame["source"], strict=True)],
                      np.array([index[g] for g in frame["genre"]], dtype=np.int64))
 
     return classes, split(train), split(test), held_out
@@ -110,7 +114,7 @@ def run_evaluation(
 
     registry = registry or REGISTRY
     if k < 1 or batch_size < 1 or (limit is not None and limit < 1):
-        raise ValueError("k, batch_size and limit must be at least 1")
+        raise ArgumentError(f"k, batch_size and limit must be at least 1, got {k}, {batch_size}, {limit}")
     classes, train, test, held_out = load_splits(workspace, limit=limit, seed=seed)
     rows = dict(registry.evaluated_rows())
     stored_slugs = {spec.evaluation.slug for spec in registry.embedders() if spec.indexed and spec.evaluation}

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coverlens.embedders import l2_normalise
+from coverlens.errors import ArgumentError, StoreError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -119,9 +120,15 @@ def cluster_vectors(
     if not (len(genres) == len(ids) == len(paths) == n):
         raise ValueError(f"{n} vectors but {len(genres)} genres, {len(ids)} ids, {len(paths)} paths")
     if n < 3:
-        raise ValueError(f"need at least 3 covers to cluster, got {n}")
-    mcs = min_cluster_size or default_min_cluster_size(n)
-    mcs = max(2, min(mcs, n))
+        raise StoreError(f"need at least 3 stored covers to cluster, got {n}; index more covers first")
+    if min_cluster_size is not None and not 2 <= min_cluster_size <= n:
+        raise ArgumentError(f"min_cluster_size must be between 2 and the {n:,} stored covers, got {min_cluster_size}")
+    if min_samples is not None and min_samples < 1:
+        raise ArgumentError(f"min_samples must be at least 1, got {min_samples}")
+    if pca_dim < 1:
+        raise ArgumentError(f"pca_dim must be at least 1, got {pca_dim}")
+    # only the default adapts to a small library; a value given is used as given
+    mcs = min_cluster_size if min_cluster_size is not None else max(2, min(default_min_cluster_size(n), n))
     samples = min_samples if min_samples is not None else default_min_samples(mcs)
     started = time.perf_counter()
     unit = l2_normalise(vectors)

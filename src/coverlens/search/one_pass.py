@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 def shares_body(classifier: Any, embedder: Any) -> bool:
     """True when `embedder` is the fine-tuned body of this very classifier (same model file)."""
     identity = getattr(embedder, "identity", None) or {}
-    return (getattr(embedder, "name", None) == "finetuned" and classifier is not None
-            and identity.get("model_sha256") == classifier.identity.get("sha256")
+    return (classifier is not None and identity.get("model_sha256") == classifier.identity.get("sha256")
             and getattr(embedder, "image_size", None) == classifier.image_size)
 
 

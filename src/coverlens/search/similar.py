@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from coverlens.embedders import Embedder, l2_normalise
+from coverlens.errors import ArgumentError
 from coverlens.records import Hit, Vote
 from coverlens.search.vote import vote
 
@@ -71,9 +72,9 @@ def nearest(
     to the smaller id. Returns the page and whether `exclude_id` was found (and dropped).
     """
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ArgumentError(f"k must be at least 1, got {k}")
     if offset < 0:
-        raise ValueError(f"offset must not be negative, got {offset}")
+        raise ArgumentError(f"offset must not be negative, got {offset}")
     wanted = k + offset + (1 if exclude_id else 0)
     asked = -(-wanted // block) * block
     [hits] = collection.query(vector.reshape(1, -1), asked, where=where)
@@ -123,6 +124,8 @@ def vote_on_train(
     `overfetch * k` neighbours unfiltered and keeps the training ones; only when too few of those
     are training covers does it fall back to the filtered query.
     """
+    if k < 1:  # checked here: the over-fetch below would name k * overfetch
+        raise ArgumentError(f"vote k must be at least 1, got {k}")
     hits, _ = nearest(image_vector, collection, k=overfetch * k, exclude_id=exclude_id)
     train = [hit for hit in hits if hit.split == TRAIN_SPLIT["split"]]
     if len(train) < k and len(hits) == overfetch * k:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from coverlens.errors import StoreError
 from coverlens.records import Hit
@@ -15,7 +15,20 @@ from coverlens.store.identity import check_identity
 if TYPE_CHECKING:
     import numpy as np
 
-    from coverlens.store.store import CoverStore
+
+class StoreHandle(Protocol):
+    """What a collection needs of its store (`store.CoverStore`), named here so the two modules do
+    not import each other."""
+
+    location: str
+
+    @property
+    def epoch(self) -> int: ...
+
+    def reading(self) -> AbstractContextManager[None]: ...
+
+    def _get(self, name: str) -> Any: ...
+
 
 T = TypeVar("T")
 
@@ -48,7 +61,7 @@ class CoverCollection:
     """
 
     def __init__(self, collection: Any, embedder: str, identity: dict[str, Any], max_batch: int,
-                 store: CoverStore | None = None) -> None:
+                 store: StoreHandle | None = None) -> None:
         self._collection = collection
         self.name: str = collection.name
         self.embedder = embedder
@@ -249,4 +262,5 @@ def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
 def _hit(cover_id: str, distance: float, metadata: dict[str, Any] | None) -> Hit:
     metadata = metadata or {}
     return Hit(id=cover_id, similarity=1.0 - float(distance), path=str(metadata.get("path", "")),
-               genre=str(metadata.get("genre", "")), split=str(metadata.get("split", "")))
+               genre=str(metadata.get("genre", "")), split=str(metadata.get("split", "")),
+               source=str(metadata.get("source") or "file"))

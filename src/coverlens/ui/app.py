@@ -11,7 +11,6 @@ one background worker (`coverlens.jobs.JobRunner`), shown in the Jobs panel abov
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +20,24 @@ from coverlens.errors import CoverlensError
 from coverlens.images import MAX_UPLOAD_BYTES
 from coverlens.jobs import JobRunner
 from coverlens.thumbnails import Thumbnails, workspace_thumbnails
-from coverlens.ui import clusters_tab, evaluation_tab, jobs_panel, library_tab, search_tab, suspects_tab
+from coverlens.ui import (
+    clusters_tab,
+    evaluation_tab,
+    jobs_panel,
+    library_tab,
+    search_tab,
+    suggestions_tab,
+    suspects_tab,
+)
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell
+from coverlens.ui.concurrency import MAX_THREADS, QUEUE_SIZE, VIEW_WORKERS
 
 TITLE = "coverlens"
 CSS = """
 #status-header { font-size: 0.9em; }
 #search-message:empty, #clusters-message:empty { display: none; }
 """
-
-# -- concurrency, chosen (see README "Many people at once") ---------------------------------------
-# A search is ~60-90 ms of work, most of it in torch and Chroma's Rust core, which release the GIL,
-# and the rest in Python (decode, gradio's postprocessing). A few searches at once keep both cores
-# busy while one waits on the GIL; many more only queue inside torch (every search would slow
-# down together) instead of in gradio's queue (where they wait their turn and each runs at full
-# speed). Measured with benchmarks/bench_app.py on 2 cores: see the README.
-SEARCH_WORKERS = max(2, min(8, 2 * (os.cpu_count() or 1)))
-VIEW_WORKERS = 4  # tab views (clusters, suspects, evaluation, library): read files, cheap, rarely at once
-# Starting a job only puts it in the JobRunner's queue (instant); the job itself runs in the runner's
-# one worker thread, so jobs run one at a time whatever this says.
-JOB_EVENTS = 1
-# gradio's thread pool must hold every event allowed to run at once, plus the Jobs panel's polls
-# (unlimited: they read memory) and uploads; the default (40) is too small for many open pages.
-MAX_THREADS = 64
-QUEUE_SIZE = 256  # requests waiting beyond this get "queue full" at once, not minutes later
 
 
 def build_app(service: Any, *, jobs: JobRunner | None = None, thumbs: Thumbnails | None = None) -> gr.Blocks:
@@ -76,6 +68,7 @@ def build_app(service: Any, *, jobs: JobRunner | None = None, thumbs: Thumbnails
             clusters_tab.build(shell)
             evaluation_tab.build(shell)
             suspects_tab.build(shell)
+            suggestions_tab.build(shell)
         quick = {"concurrency_id": "views", "show_progress": "hidden"}
         demo.load(status, None, header, api_name="engine_status", **quick)
         for fn, outputs in shell.hooks:  # the displays that depend on the engine's state

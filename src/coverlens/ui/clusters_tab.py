@@ -9,6 +9,7 @@ import gradio as gr
 from coverlens.defaults import CLUSTER_MEMBERS
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 from coverlens.ui.search_tab import embedder_radio
 
 MEMBERS = CLUSTER_MEMBERS
@@ -82,7 +83,7 @@ def build(shell: Shell) -> None:
     embedder.change(clusters, embedder, outputs, api_visibility="private")
     choice.change(cluster, [choice, embedder], [member_note, mix, members], api_name="cluster")
     table.select(select_row, None, choice, api_visibility="private")
-    run_button.click(run, embedder, outputs, api_name="run_clusters", concurrency_id="jobs", concurrency_limit=1)
+    run_button.click(run, embedder, outputs, api_name="run_clusters", **JOBS)
     shell.after_jobs(clusters, embedder, outputs)
 
 

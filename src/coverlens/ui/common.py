@@ -51,6 +51,16 @@ def kept(n: int) -> Callable[[], tuple[Any, ...]]:
     return lambda: tuple(gr.skip() for _ in range(n))
 
 
+def progress_callback(progress: gr.Progress) -> Callable[[float, str], None]:
+    """The service reports (fraction, message); gradio's tracker takes (fraction, desc=...).
+    (For work run inside an event; background jobs report to `coverlens.jobs` instead.)"""
+
+    def report(fraction: float, message: str) -> None:
+        progress(max(0.0, min(1.0, float(fraction))), desc=message)
+
+    return report
+
+
 def missing_markdown(what: str, service: Any) -> str:
     """'No X yet' plus the engine's next step, for tabs whose data does not exist yet."""
     try:
@@ -94,8 +104,13 @@ class Shell:
         return (f"Job **{job.id}** ({label}) {where}: its progress and log show under **Jobs** at the top; "
                 "searches keep answering meanwhile.")
 
-    def image_of(self, hit: Any) -> Path:
-        """The cover to show in a gallery: its thumbnail, or the full file when none can be made."""
-        full = lambda: self.service.cover_path(hit.path)  # noqa: E731 (only read when the thumbnail is missing)
+    def image_of(self, hit: Any) -> Any:
+        """The cover to show in a gallery: its thumbnail, or the full cover when none can be made
+        (a file's path, or an embedded picture decoded: see `service.cover_image`)."""
+        source = getattr(hit, "source", "file")
+        full = lambda: self.service.cover_image(hit.path, source)  # noqa: E731 (read only when the thumbnail is missing)
         thumb = self.thumbs.get(hit.id, full) if self.thumbs is not None else None
-        return thumb if thumb is not None else full()
+        if thumb is not None:
+            return thumb
+        value = full()
+        return str(value) if isinstance(value, (str, Path)) else value

@@ -9,6 +9,7 @@ import gradio as gr
 
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 
 
 def build(shell: Shell) -> None:
@@ -52,5 +53,5 @@ def build(shell: Shell) -> None:
         return (shell.submit("evaluate", "evaluation on the held-out split", work), *(gr.skip(),) * (len(outputs) - 1))
 
     tab.select(evaluation, None, outputs, api_name="evaluation")
-    run_button.click(run, None, outputs, api_name="run_evaluation", concurrency_id="jobs", concurrency_limit=1)
+    run_button.click(run, None, outputs, api_name="run_evaluation", **JOBS)
     shell.after_jobs(evaluation, None, outputs)

@@ -11,6 +11,7 @@ import gradio as gr
 from coverlens.errors import LibraryError
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 
 
 def build(shell: Shell) -> None:
@@ -18,7 +19,8 @@ def build(shell: Shell) -> None:
     service = shell.service
     with gr.Tab("Library", id="library") as tab:
         with gr.Row():
-            folder = gr.Textbox(label="Library folder (one sub-folder per genre)", scale=3,
+            folder = gr.Textbox(label="Library folder (genre sub-folders, a music collection or a Calibre library)",
+                                scale=3,
                                 placeholder="/path/to/covers", elem_id="library-folder")
             catalog_button = gr.Button("Catalog", variant="primary", scale=1, elem_id="library-catalog")
             index_button = gr.Button("Index", scale=1, elem_id="library-index")
@@ -70,8 +72,8 @@ def build(shell: Shell) -> None:
                              lambda progress: index_job(shell, progress)),)
 
     tab.select(overview, None, outputs, api_name="overview")
-    catalog_button.click(catalog, folder, action, api_name="catalog", concurrency_id="jobs", concurrency_limit=1)
-    index_button.click(index, None, action, api_name="index", concurrency_id="jobs", concurrency_limit=1)
+    catalog_button.click(catalog, folder, action, api_name="catalog", **JOBS)
+    index_button.click(index, None, action, api_name="index", **JOBS)
     shell.after_jobs(overview, None, outputs)
 
 

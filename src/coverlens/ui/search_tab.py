@@ -18,6 +18,7 @@ from coverlens.defaults import SEARCH_K
 from coverlens.errors import CoverlensError, ImageError
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded
+from coverlens.ui.concurrency import SEARCH_WORKERS
 
 PAGE = SEARCH_K  # covers added by each press of "More covers"
 MAX_K = 100
@@ -57,7 +58,8 @@ def build(shell: Shell) -> None:
             neighbours = gr.Gallery(label="Nearest covers (genre · similarity)", columns=5, height="auto",
                                     fit_columns=False,
                                     elem_id="search-neighbours")
-        shown = gr.State(None)  # (query source, evidence paths, neighbour paths): for clicks and the words
+        # ((upload, picked), evidence (path, source)s, neighbour (path, source)s): for clicks and the words
+        shown = gr.State(None)
 
     outputs = [message, query, head, vote, vote_scores, evidence, neighbours, cluster]
     blank = (None,) * (len(outputs) - 1)
@@ -78,16 +80,18 @@ def build(shell: Shell) -> None:
             fmt.scores_label(result.vote.scores) if result.vote else None,
             fmt.hit_gallery_of(evidence_hits, shell.image_of), fmt.hit_gallery_of(result.neighbours, shell.image_of),
             fmt.cluster_markdown(result.cluster),
-            (str(source), [h.path for h in evidence_hits], [h.path for h in result.neighbours]),
+            ((upload_path, None) if upload_path else (None, picked), [(h.path, h.source) for h in evidence_hits],
+             [(h.path, h.source) for h in result.neighbours]),
         )
 
-    def read_words(found: tuple[str, list[str], list[str]] | None) -> tuple[Any, ...]:
+    def read_words(found: tuple[Any, ...] | None) -> tuple[Any, ...]:
         """The second update: the words on the cover (the OCR hook), never holding back the first."""
         reader = getattr(service, "read_words", None)
         if reader is None or not found:
             return (gr.update(visible=False), None, None, None)
         try:
-            read = reader(Path(found[0]))
+            upload_path, picked = found[0]
+            read = reader(Path(upload_path) if upload_path else library_file(service, picked))
         except CoverlensError as exc:
             return (gr.update(visible=True), fmt.error_markdown(str(exc)), None, None)
         if read is None:
@@ -101,7 +105,7 @@ def build(shell: Shell) -> None:
         if evt.index is None or not 0 <= int(evt.index) < len(paths):
             return gr.skip()
         try:
-            return str(service.cover_path(paths[int(evt.index)]))
+            return fmt.shown(service.cover_image, *paths[int(evt.index)])
         except CoverlensError:
             return gr.skip()
 
@@ -110,8 +114,8 @@ def build(shell: Shell) -> None:
 
     inputs = [upload, pick, k, embedder]
     # Searches run side by side (up to SEARCH_WORKERS, see ui.app); the words follow as their own event.
-    fast = {"concurrency_id": "search", "concurrency_limit": search_workers()}
-    after = {"concurrency_id": "words", "concurrency_limit": search_workers(), "show_progress": "hidden"}
+    fast = {"concurrency_id": "search", "concurrency_limit": SEARCH_WORKERS}
+    after = {"concurrency_id": "words", "concurrency_limit": SEARCH_WORKERS, "show_progress": "hidden"}
     words_out = [words_row, words, text_scores, fused]
 
     def words_after(event: Any) -> None:
@@ -137,20 +141,14 @@ def build(shell: Shell) -> None:
     shell.on_change(lambda: library_choices(service), pick)
 
 
-def search_workers() -> int:
-    from coverlens.ui.app import SEARCH_WORKERS
-
-    return SEARCH_WORKERS
-
-
-def query_image(shell: Shell, source: Path, query_id: str | None, picked: bool) -> str:
+def query_image(shell: Shell, source: Any, query_id: str | None, picked: bool) -> Any:
     """What the query shows: an upload as it came (already in gradio's cache); a library cover by its
     thumbnail (the full file would be hashed and copied into gradio's cache on every search)."""
     if picked and query_id and shell.thumbs is not None:
         thumb = shell.thumbs.get(query_id, lambda: source)
         if thumb is not None:
             return str(thumb)
-    return str(source)
+    return _query_shown(source)
 
 
 def embedder_radio(service: Any, **kwargs: Any) -> gr.Radio:
@@ -159,12 +157,22 @@ def embedder_radio(service: Any, **kwargs: Any) -> gr.Radio:
     return gr.Radio(choices, value=choices[0], label="embedding", **kwargs)
 
 
-def library_file(service: Any, relpath: str) -> Path:
-    """A library cover by its relative path; a path that leaves the library is refused."""
+def library_file(service: Any, relpath: str) -> Any:
+    """A library cover by its relative path (its file, or the bytes of a picture embedded in it);
+    a path that leaves the library is refused."""
     root, path = service.library_root(), service.cover_path(relpath)
     if root is None or not Path(path).resolve().is_relative_to(Path(root).resolve()):
         raise ImageError(relpath, "not a cover of the catalogued library")
-    return path
+    return service.library_cover(relpath)
+
+
+def _query_shown(source: Any) -> Any:
+    """The query cover for gr.Image: a file's path, or an embedded picture's bytes decoded."""
+    if isinstance(source, bytes):
+        from coverlens.images import decode_image
+
+        return decode_image(source)[0]
+    return str(source)
 
 
 def library_choices(service: Any) -> dict[str, Any]:
