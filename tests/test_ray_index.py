@@ -1,0 +1,97 @@
+"""Indexing on Ray: a local cluster on loopback (2 CPUs) writing into a Chroma server gives the same
+store as the single-process indexer, resumes with only the missing covers, and refuses an embedded store."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coverlens.embedders.projection import fit_projection, project
+from coverlens.errors import StoreError
+from coverlens.indexer.ray_runner import EMBEDDED_REFUSED, write_on_ray
+from coverlens.indexer.ray_stages import EmbedCovers, read_covers
+from coverlens.workspace import Workspace
+from fakes import FakeEmbedder
+from indexing import catalog_ids, index, make_workspace, stored
+from local_servers import chroma_server
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    # workers import coverlens and the tests' fakes from the same places as this process
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    yield
+    ray.shutdown()
+
+
+def embedders() -> list:
+    """Two collections: a plain 8-d fake, and a 24-d fake behind a fitted 6-d projection."""
+    rng = np.random.default_rng(1)
+    wide = FakeEmbedder("wide", dimension=24, seed=2)
+    return [FakeEmbedder("fake", dimension=8), project(wide, fit_projection(rng.normal(size=(50, 24)), 6, "whiten"))]
+
+
+def test_the_stages_without_ray_match_the_embedder(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path, genres=2, per_genre=3)
+    root = tmp_path / "lib"
+    paths = sorted(str(p.relative_to(root)) for p in root.rglob("*.png"))[:4] + ["missing.png"]
+    batch = {"id": np.array([f"id{n}" for n in range(5)], dtype=object), "path": np.array(paths, dtype=object),
+             "wants": np.array([1, 3, 2, 3, 3])}
+    read = read_covers(batch, str(root))
+    assert [bool(e) for e in read["error"]] == [False] * 4 + [True]
+    out = EmbedCovers(embedders())(read)
+    fake = embedders()[0]
+    from coverlens.images import open_image
+
+    expected = fake.embed([open_image(root / p) for p in paths[:4]])
+    np.testing.assert_allclose(out["vector_0"][[0, 1, 3]], expected[[0, 1, 3]], atol=1e-6)
+    assert not out["vector_0"][2].any() and not out["vector_1"][0].any()  # not wanted: not embedded
+    assert "pixels" not in out and workspace.root.exists()
+
+
+def test_an_embedded_store_is_refused_with_the_reason() -> None:
+    with pytest.raises(StoreError, match="needs a Chroma server"):
+        write_on_ray("auto", None)
+    assert "--chroma-url" in EMBEDDED_REFUSED
+
+
+def test_ray_index_matches_the_single_process_index_and_resumes(tmp_path: Path, local_ray: None) -> None:
+    workspace = make_workspace(tmp_path, genres=3, per_genre=8)
+    broken = next((tmp_path / "lib").rglob("*.png"))
+    broken.write_bytes(b"not an image any more")  # catalogued readable, unreadable when indexed
+    local = index(workspace, *embedders())
+    remote_ws = Workspace(tmp_path / "ws-ray")  # same catalog, its own (server) store
+    remote_ws.root.mkdir()
+    for name in ("catalog.csv", "library.json", "workspace.json"):
+        (remote_ws.root / name).write_bytes((workspace.root / name).read_bytes())
+    with chroma_server(tmp_path / "chroma", remote_ws) as url:
+        first = index(remote_ws, *embedders(), url=url, writer=write_on_ray("auto", url))
+        assert [c.added for c in first.collections] == [c.added for c in local.collections] == [23, 23]
+        assert sorted(first.failures) == sorted(local.failures) and len(first.failures) == 1
+        for embedder in embedders():
+            mine, theirs = stored(workspace, embedder).fetch(), stored(remote_ws, embedder, url).fetch()
+            order = [mine.ids.index(i) for i in theirs.ids]
+            assert sorted(theirs.ids) == sorted(mine.ids) == sorted(catalog_ids(workspace) - {_id(broken, workspace)})
+            np.testing.assert_allclose(theirs.vectors, mine.vectors[order], atol=1e-5)
+            assert theirs.metadatas == [mine.metadatas[n] for n in order]
+        # a run stopped midway: some covers never written; the next run embeds exactly those
+        lost = sorted(stored(remote_ws, embedders()[1], url).ids())[:5]
+        stored(remote_ws, embedders()[1], url).delete(lost)
+        again = index(remote_ws, *embedders(), url=url, writer=write_on_ray("auto", url))
+        assert [c.added for c in again.collections] == [0, 5]
+        assert stored(remote_ws, embedders()[1], url).count() == 23
+
+
+def _id(path: Path, workspace: Workspace) -> str:
+    from coverlens.catalog import load_catalog
+
+    catalog = load_catalog(workspace)
+    return str(catalog[catalog["path"] == str(path.relative_to(workspace.root.parent / "lib"))]["id"].iloc[0])
