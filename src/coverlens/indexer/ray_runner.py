@@ -129,10 +129,11 @@ def _run(todo: list[Cover], wants: dict[str, int], targets: list[_Target], root:
                                   batch_size=batch_size, batch_format="numpy", num_cpus=plan.read_cpus)
     dataset = dataset.map_batches(EmbedCovers, fn_constructor_kwargs={
         "embedders": embedders, "device": "cuda" if plan.gpus_per_actor else None},
-        batch_size=batch_size, batch_format="numpy", concurrency=plan.embed_actors,
+        batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.embed_actors),
         num_cpus=plan.cpus_per_actor, num_gpus=plan.gpus_per_actor or None)
     collections = [(t.plan.collection.embedder, t.plan.collection.identity) for t in targets]
     dataset = dataset.map_batches(WriteCovers, fn_constructor_kwargs={"url": url, "collections": collections},
-                                  batch_size=batch_size, batch_format="numpy", concurrency=1,
+                                  batch_size=batch_size, batch_format="numpy",
+                                  compute=ray.data.ActorPoolStrategy(size=1),
                                   num_cpus=plan.write_cpus)
     yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
