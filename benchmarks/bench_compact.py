@@ -198,6 +198,7 @@ def main() -> int:
     parser.add_argument("--album-workspace", type=Path, default=Path("/work/measure/album-covers-5"))
     parser.add_argument("--gray33", type=int, default=0, metavar="N",
                         help="also measure book-covers-gray33 on a sample of N covers (ImageNet features)")
+    parser.add_argument("--gray33-dir", type=Path, default=None, help="default: ../shared/datasets/book-covers-gray33")
     parser.add_argument("--dims", type=int, nargs="+", default=[512, 256, 128])
     parser.add_argument("--copies", type=int, default=200, help="covers to make near-duplicate copies of")
     parser.add_argument("--queries", type=int, default=300, help="test covers queried in Chroma")
@@ -209,7 +210,7 @@ def main() -> int:
         else:
             print(f"[skip] no workspace at {args.album_workspace}", file=sys.stderr)
         if args.gray33:
-            folder = dataset("book-covers-gray33")
+            folder = args.gray33_dir or dataset("book-covers-gray33")
             if folder is not None:
                 library = gray33_library(folder, args.gray33, args.copies)
                 measure(library, args.dims, Path(tmp), args.queries)
