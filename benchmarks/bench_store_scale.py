@@ -159,7 +159,7 @@ def extrapolate(rows: list[dict[str, Any]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 50_000, 100_000])
-    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--dim", type=int, default=256, help="default: the projection coverlens stores (PCA-256)")
     parser.add_argument("--modes", nargs="+", default=["embedded", "server"], choices=["embedded", "server"])
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()

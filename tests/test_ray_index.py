@@ -99,3 +99,27 @@ def test_ray_index_matches_the_single_process_index_and_resumes(tmp_path: Path, 
 def _id(path: Path, workspace: Workspace) -> str:
     catalog = load_catalog(workspace)
     return str(catalog[catalog["path"] == str(path.relative_to(workspace.root.parent / "lib"))]["id"].iloc[0])
+
+
+def test_actors_move_torch_embedders_to_their_device() -> None:
+    """What a GPU actor does to the models it is handed (shown with torch's "meta" device: no GPU here)."""
+    import torch
+
+    from coverlens.indexer.ray_stages import to_device
+
+    class Backbone:  # the attributes BackboneEmbedder keeps
+        def __init__(self) -> None:
+            self.net, self.device = torch.nn.Linear(4, 2), torch.device("cpu")
+
+    class Clip:  # the attributes ClipEmbedder keeps
+        def __init__(self) -> None:
+            self.model, self.device = torch.nn.Linear(4, 2), "cpu"
+
+    backbone, clip = Backbone(), Clip()
+    projected = project(backbone, None)  # no projection: itself
+    EmbedCovers([projected, clip, FakeEmbedder()], device="meta")
+    assert backbone.device == torch.device("meta") and backbone.net.weight.device.type == "meta"
+    assert clip.device == "meta" and clip.model.weight.device.type == "meta"
+    wrapped = Backbone()
+    to_device(type("Projected", (), {"inner": wrapped})(), "meta")
+    assert wrapped.net.weight.device.type == "meta"

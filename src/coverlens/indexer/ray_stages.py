@@ -48,13 +48,20 @@ def read_covers(batch: Batch, root: str, readers: int = 4) -> Batch:
 
 
 def to_device(embedder: Any, device: str) -> None:
-    """Move a torch embedder (or the one a projection wraps) to `device`; others are left alone."""
+    """Move a torch embedder (or the one a projection wraps) to `device`: the backbone embedders keep
+    their network in `net` and a torch.device, the CLIP one its model in `model` and a device name;
+    others (fakes) are left alone."""
     target = getattr(embedder, "inner", embedder)
-    if hasattr(target, "net") and hasattr(target, "device"):
-        import torch
+    if not hasattr(target, "device"):
+        return
+    import torch
 
+    if hasattr(target, "net"):
         target.device = torch.device(device)
         target.net.to(target.device)
+    elif isinstance(getattr(target, "model", None), torch.nn.Module):
+        target.device = device
+        target.model.to(device)
 
 
 class EmbedCovers:
