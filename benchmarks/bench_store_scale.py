@@ -146,14 +146,16 @@ def fill(mode: str, sizes: list[int], dim: int, queries: int, folder: str, out: 
 
 
 def extrapolate(rows: list[dict[str, Any]]) -> None:
-    """Scale the largest step's per-cover rates to 1M and 10M covers (linear; HNSW search grows ~log N)."""
-    last = rows[-1]
-    n = last["size"]
+    """Scale the last step's marginal rates (insert rate, disk and RSS per added cover) to 1M and 10M
+    covers: linear, as a flat HNSW graph grows; search time grows about with log N and is left out."""
+    last, before = rows[-1], (rows[-2] if len(rows) > 1 else {"size": 0, "disk": 0, "rss": 0})
+    n, added = last["size"], last["size"] - before["size"]
+    disk_per, rss_per = (last["disk"] - before["disk"]) / added, (last["rss"] - before["rss"]) / added
     for target in (1_000_000, 10_000_000):
         seconds = last["build"] + (target - n) / last["rate"]
         line(f"  {last['mode']} {target:,} (EXTRAPOLATED)",
-             f"build ~{seconds / 3600:.1f} h, disk ~{last['disk'] / n * target / 1e9:.1f} GB, "
-             f"RSS ~{last['rss'] / n * target / 1e9:.1f} GB (linear in the covers)")
+             f"build ~{seconds / 3600:.1f} h, disk ~{(last['disk'] + disk_per * (target - n)) / 1e9:.1f} GB, "
+             f"RSS ~{(last['rss'] + rss_per * (target - n)) / 1e9:.1f} GB")
 
 
 def main() -> int:
