@@ -25,7 +25,7 @@ from coverlens.indexer.ray_stages import EmbedCovers, WriteCovers, cover_rows, r
 
 if TYPE_CHECKING:
     from coverlens.indexer.plan import Cover
-    from coverlens.indexer.run import Progress, _Target
+    from coverlens.indexer.run import Progress, Writer, _Target
     from coverlens.workspace import Workspace
 
 RAY_AUTO = "auto"
@@ -78,7 +78,7 @@ class Plan:
         return cls(embed_actors=max(1, int(cpus - 1) // 2), gpus_per_actor=0.0, cpus_per_actor=1.0)
 
 
-def write_on_ray(address: str, url: str | None):  # noqa: ANN201 (a `run.Writer`)
+def write_on_ray(address: str, url: str | None) -> Writer:
     """A writer for `index_covers` that embeds the missing covers on the Ray cluster at `address`."""
     url = require_server(url)
 
