@@ -69,15 +69,25 @@ def test_projected_embedder_names_the_projection_in_its_identity(tmp_path: Path)
 def test_workspace_projection_is_fitted_once_on_the_train_split(tmp_path: Path) -> None:
     workspace = make_workspace(tmp_path, genres=3, per_genre=8)  # 24 covers, about 19 in train
     inner = FakeEmbedder(dimension=24)
+    workspace.model_dir.mkdir(parents=True, exist_ok=True)
+    replaced = workspace.model_dir / "projection-fake-0123456789ab.npz"
+    other = workspace.model_dir / "projection-fake-x-0123456789ab.npz"
+    replaced.write_bytes(b"a projection of a model replaced since")
+    other.write_bytes(b"another embedder's")
     projection = workspace_projection(workspace, inner, dimension=6)
+    assert not replaced.exists() and other.exists()
     assert projection is not None and projection.dimension == 6
     assert 15 <= projection.fitted_on <= 21 and sum(inner.calls) == projection.fitted_on  # train covers only
     assert projection_file(workspace, inner).exists()
     again = workspace_projection(workspace, inner, dimension=6)
     assert again is not None and again.sha256 == projection.sha256
     assert sum(inner.calls) == projection.fitted_on  # loaded, not fitted again
-    # a train split smaller than the dimension: the full vectors are kept, nothing is embedded for it
-    assert workspace_projection(workspace, FakeEmbedder(dimension=300, seed=3), dimension=200) is None
+    # a train split smaller than the dimension: the full vectors are kept, nothing is embedded for it,
+    # and the decision is kept too: the identity stays when the library grows
+    small = FakeEmbedder(dimension=300, seed=3)
+    assert workspace_projection(workspace, small, dimension=200) is None and not small.calls
+    assert projection_file(workspace, small).with_suffix(".none").exists()
+    assert workspace_projection(workspace, small, dimension=6) is None and not small.calls
     assert workspace_projection(workspace, FakeEmbedder(dimension=6), dimension=6) is None  # small already
 
 

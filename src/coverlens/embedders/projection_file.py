@@ -8,12 +8,16 @@ and gets its own projection; the file of the model in use is never refitted, so 
 every Ray worker, which is handed the fitted embedder) projects the same way.
 
 A train split smaller than the target dimension gets no projection (the full vectors are stored):
-a PCA fitted on fewer covers than dimensions would throw away what the other covers hold.
+a PCA fitted on fewer covers than dimensions would throw away what the other covers hold. That
+decision is saved too (`.none` beside where the projection would be), so the vectors' identity
+does not change under a collection when the library grows later; delete the file and run
+`coverlens index --rebuild` to fit a projection then.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,21 +90,32 @@ def workspace_projection(workspace: Workspace, inner: Embedder, *, dimension: in
     path = projection_file(workspace, inner)
     if path.exists():
         return Projection.from_bytes(path.read_bytes())
+    if path.with_suffix(".none").exists():
+        return None
     chosen = train_sample(workspace)
     vectors = train_vectors(workspace, inner, chosen) if len(chosen) >= dimension else chosen
     if len(vectors) < dimension:
-        log.info("%s: %d train covers, fewer than %d dimensions: storing full vectors", inner.name,
-                 len(vectors), dimension)
+        reason = f"{len(vectors)} train covers, fewer than {dimension} dimensions: full vectors are stored"
+        log.info("%s: %s", inner.name, reason)
+        with atomic_path(path.with_suffix(".none")) as tmp:
+            tmp.write_text(reason + "\n")
+        _remove_stale(path, inner.name)
         return None
     log.info("%s: fitting a %s projection to %d dimensions on %d train covers", inner.name, kind, dimension,
              len(vectors))
     projection = fit_projection(vectors, dimension, kind)
     with atomic_path(path) as tmp:
         tmp.write_bytes(projection.to_bytes())
-    for stale in path.parent.glob(f"projection-{inner.name}-*.npz"):  # projections of models replaced since
-        if stale != path:
-            stale.unlink(missing_ok=True)
+    _remove_stale(path, inner.name)
     return projection
+
+
+def _remove_stale(path: Path, name: str) -> None:
+    """Projections (and decisions) of models replaced since."""
+    own = re.compile(rf"projection-{re.escape(name)}-[0-9a-f]{{12}}")  # not another embedder's ("name-x")
+    for stale in path.parent.glob(f"projection-{name}-*"):
+        if stale.stem != path.stem and own.fullmatch(stale.stem):
+            stale.unlink(missing_ok=True)
 
 
 def projected(workspace: Workspace, inner: Embedder, **kwargs: object) -> Embedder:
