@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -73,24 +74,25 @@ def row(label: str, fitted: tuple[Clustering, float]) -> None:
         print("      e.g. " + " | ".join(words))
 
 
-def chroma_collection(ids: list[str], vectors: np.ndarray) -> tuple[Any, Any]:
+def chroma_collection(ids: list[str], vectors: np.ndarray) -> tuple[Any, Any, Path]:
     """The vectors in a temporary embedded Chroma store, as the app queries them."""
     from coverlens.store import CoverStore
     from coverlens.workspace import Workspace
 
-    store = CoverStore.open(Workspace(Path(tempfile.mkdtemp(prefix="bench-clusters-"))), writer=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench-clusters-"))
+    store = CoverStore.open(Workspace(folder), writer=True)
     collection = store.collection_for("bench-clusters", {"bench": "clusters"}, create=True)
     started = time.perf_counter()
     collection.upsert(ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), [{"path": i} for i in ids])
     seconds = time.perf_counter() - started
     print(f"   (neighbours: {len(ids):,} vectors put in a temporary Chroma store in {seconds:.0f}s)")
-    return store, collection
+    return store, collection, folder
 
 
 def placement(result: Clustering, vectors: np.ndarray, picks: np.ndarray, k: int = 10) -> None:
     """Each picked cover placed as new (left out of its own neighbours): time and agreement."""
     model = result.model
-    store, collection = chroma_collection(model.ids, vectors)
+    store, collection, folder = chroma_collection(model.ids, vectors)
     vote_ms, vote_agree = [], []
     try:
         place_cover(model, vectors[picks[0]], collection)  # one warm query
@@ -102,6 +104,7 @@ def placement(result: Clustering, vectors: np.ndarray, picks: np.ndarray, k: int
             vote_agree.append(label == model.labels[i])
     finally:
         store.close()
+        shutil.rmtree(folder, ignore_errors=True)  # a few hundred MB of HNSW files
     line("place by neighbour vote (Chroma query k=10 + vote)",
          f"p50 {np.percentile(vote_ms, 50):.1f} ms | p95 {np.percentile(vote_ms, 95):.1f} ms | "
          f"agrees with the fitted label {np.mean(vote_agree):.1%} ({len(picks)} covers)")

@@ -57,8 +57,8 @@ def from_workspace(root: Path, embedder: str) -> Data:
     finally:
         service.close()
     genres = [str(m.get("genre") or "") for m in stored.metadatas]
-    texts = workspace_texts(workspace)
-    with_text = sum(1 for i in stored.ids if texts and texts.get(i))
+    texts = workspace_texts(workspace, stored.ids)
+    with_text = len(texts or {})
     note = f"text for {with_text:,} covers from {text_db(workspace)}" if texts else "no OCR text"
     return Data(stored.vectors, genres, list(stored.ids), texts,
                 f"REAL {embedder} vectors stored in {root} ({len(stored.ids):,} x {stored.vectors.shape[1]}); {note}")

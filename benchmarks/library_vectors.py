@@ -42,6 +42,7 @@ def vectors_of_library(root: Path, cache: Path, *, image_size: int = 128) -> tup
         return cached
     from coverlens.embedders.backbone import ImagenetBackboneEmbedder
     from coverlens.images import open_image
+    from coverlens.workspace import atomic_path
 
     covers = distinct_covers(root)
     embedder = ImagenetBackboneEmbedder(arch="mobilenet_v2", image_size=image_size, pretrained=True)
@@ -54,8 +55,9 @@ def vectors_of_library(root: Path, cache: Path, *, image_size: int = 128) -> tup
                   flush=True)
     vectors = np.concatenate(parts)
     cache.mkdir(parents=True, exist_ok=True)
-    np.save(cache / "vectors.npy", vectors)
-    with open(cache / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(cache / "vectors.npy") as tmp, open(tmp, "wb") as handle:
+        np.save(handle, vectors)
+    with atomic_path(cache / "labels.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "genre"])
         writer.writerows((md5, genre) for md5, _, genre in covers)

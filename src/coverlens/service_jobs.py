@@ -29,9 +29,7 @@ class StoredJobs:
 
     # -- clusters ---------------------------------------------------------------------------------
     def clusters(self, embedder: str | None = None) -> ClusterReport | None:
-        from coverlens.clustering.files import load_clusters
-
-        loaded = load_clusters(self.workspace, self._name(embedder))
+        loaded = self._cluster_model(self._name(embedder))  # kept until a new clustering is written
         return loaded[0] if loaded else None
 
     def cluster_map_path(self, embedder: str | None = None) -> Path | None:
