@@ -196,7 +196,8 @@ class FakeService:
         return CatalogSummary(len(self.covers), len(self.covers), 0, len(self.covers), 0, 0, 0, 3)
 
     def index(self, progress: Callable[[float, str], None] | None = None, *, embedder: str = "all",
-              rebuild: bool = False, batch_size: int = 64, readers: int | None = None) -> IndexJob:
+              rebuild: bool = False, batch_size: int = 64, readers: int | None = None,
+              ray: str | None = None) -> IndexJob:
         self._require()
         self.calls.append(("index", None))
         return IndexJob(IndexReport(len(self.covers), []), "fake store",

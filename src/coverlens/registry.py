@@ -310,9 +310,12 @@ def _needs_model(ctx: BuildContext) -> str | None:
 
 
 def _finetuned(ctx: BuildContext) -> Embedder:
+    """The fine-tuned body, projected to at most 512 dimensions by a projection fitted once on the
+    train split (its sha256 is part of the identity: see `coverlens.embedders.projection_file`)."""
     from coverlens.embedders.backbone import FinetunedBackboneEmbedder
+    from coverlens.embedders.projection_file import projected
 
-    return FinetunedBackboneEmbedder(ctx.classifier())
+    return projected(ctx.workspace, FinetunedBackboneEmbedder(ctx.classifier()))
 
 
 def _imagenet(ctx: BuildContext) -> Embedder:

@@ -381,14 +381,17 @@ class CoverlensService(StoredJobs):
 
     # -- jobs --------------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
-              batch_size: int = BATCH_SIZE, readers: int | None = None) -> IndexJob:
+              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None) -> IndexJob:
         """Bring the catalog up to date with the library (see `coverlens.library_sync`), then embed the
-        catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had)."""
+        catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had);
+        `ray`: on the Ray cluster at that address ("auto": a local one), into a Chroma server."""
         from coverlens.indexer import choose_embedders, index_covers
+        from coverlens.indexer.ray_runner import write_on_ray
         from coverlens.library_sync import follow_library
         from coverlens.locks import workspace_writer
 
         self.workspace.require_catalog()
+        writer = write_on_ray(ray, self.chroma_url) if ray else None  # refuses an embedded store first
         choice = choose_embedders(self.registry, embedder, self.kept.embedder)
         with workspace_writer(self.workspace, "index"):
             catalogued = follow_library(self, progress)
@@ -396,6 +399,7 @@ class CoverlensService(StoredJobs):
             # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
             with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
                 report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
-                                      batch_size=batch_size, readers=readers, progress=iterate_with(progress, "index"))
+                                      batch_size=batch_size, readers=readers, progress=iterate_with(progress, "index"),
+                                      writer=writer)
                 location = str(store.location)
         return IndexJob(report, location, [f"library: {catalogued.describe()}", *choice.notes])

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                    help=f"covers per read/embed/write batch (default {BATCH_SIZE})")
     p.add_argument("--readers", type=positive_int, default=None, help="image decoding threads (default: by CPU count)")
+    p.add_argument("--ray", metavar="ADDRESS|auto", default=None,
+                   help="read and embed on the Ray cluster at ADDRESS (`auto`: the cluster in RAY_ADDRESS, else a "
+                   "new local one), writing into the Chroma server given by --chroma-url (needs `ray[data]`)")
     add_embedder_options(p)
     add_store_option(p)
     add_workspace_option(p)
@@ -44,7 +47,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     service = open_service(args)
     try:
         job = service.index(Bars(), embedder=args.embedder, rebuild=args.rebuild, batch_size=args.batch_size,
-                            readers=args.readers)
+                            readers=args.readers, ray=args.ray)
     finally:
         service.close()
     for note in job.notes:
