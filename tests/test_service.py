@@ -66,7 +66,7 @@ def test_index_search_clusters_suspects(copied_workspace: Workspace, monkeypatch
     assert not {h.id for h in page2.neighbours} & {h.id for h in first.neighbours}
     assert service.search(query.read_bytes(), k=5).neighbours == first.neighbours
 
-    job = service.run_clusters(min_cluster_size=5)
+    job = service.run_clusters(min_cluster_size=5, reducer="pca")  # the UMAP recipe: test_clusters_umap
     report = job.report
     assert job.map_png.exists() and job.report_json.exists() and job.labels_csv.exists()
     assert report.n_covers == 36 and service.cluster_map_path() is not None

@@ -180,6 +180,7 @@ def test_clusters_table_map_and_members(ready: Running) -> None:
     message, summary, table, cluster_map, choice, mix, members = ready.call("finetuned", api="clusters")
     genres = sorted({g for _, g in ready.service.covers})
     assert [row[2] for row in table["data"]] == genres
+    assert [row[5] for row in table["data"]] == [f"{g}word, live" for g in genres]  # c-TF-IDF words
     assert "ARI 0.420" in summary and "3** clusters" in summary
     assert cluster_map and cluster_map["path"].endswith("cluster_map.png")
     note, mix, members = ready.call(1, "finetuned", api="cluster")
@@ -265,6 +266,7 @@ def test_serve_command_builds_the_service_and_launches_on_localhost(monkeypatch:
                                                                    tmp_path: Path) -> None:
     import coverlens.ui.app
     from coverlens.cli import build_parser, common
+    from coverlens.clustering import warm
 
     made: dict[str, object] = {}
 
@@ -275,8 +277,10 @@ def test_serve_command_builds_the_service_and_launches_on_localhost(monkeypatch:
     monkeypatch.setattr(common, "SERVICE_FACTORY", Service)
     monkeypatch.setattr(coverlens.ui.app, "launch_app",
                         lambda service, host, port: made.update(service=service, host=host, port=port))
+    monkeypatch.setattr(warm, "warm_up_in_background", lambda: made.update(warming="service" in made))
     args = build_parser().parse_args(["serve", "-w", str(tmp_path / "ws"), "--chroma-url", "http://127.0.0.1:8000"])
     assert args.handler(args) == 0
+    assert made["warming"] is False  # umap's compile started in the background before the app launched
     assert made["host"] == "127.0.0.1" and made["port"] == 7860 and isinstance(made["service"], Service)
     assert made["workspace"].root == (tmp_path / "ws").resolve() and made["chroma_url"] == "http://127.0.0.1:8000"
 

@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw
 from coverlens.catalog import CatalogSummary
 from coverlens.classifier import TrainConfig, TrainResult
 from coverlens.classifier.predict import Prediction
+from coverlens.clustering.jobs import ClusterJob
+from coverlens.clustering.report import ClusterReport, ClusterSummary
 from coverlens.defaults import (
     BATCH_SIZE,
     CLUSTER_MEMBERS,
@@ -33,8 +35,7 @@ from coverlens.indexer import IndexReport
 from coverlens.inspect_report import CopyGroup, LibraryOverview
 from coverlens.records import GenreScore, Hit, Vote
 from coverlens.sample_library import make_sample_library
-from coverlens.search.clusters import ClusterReport, ClusterSummary
-from coverlens.search.jobs import ClusterJob, SuspectsReport
+from coverlens.search.jobs import SuspectsReport
 from coverlens.search.suspects import LabelSuspect, NearDuplicatePair
 from coverlens.service_api import (
     ClusterPlacement,
@@ -209,7 +210,8 @@ class FakeService:
         for path, genre in self.covers:
             groups.setdefault(genre, []).append(path)
         clusters = [ClusterSummary(i, len(paths), genre, 0.9 - 0.1 * i, {genre: len(paths) - 1, "stray": 1},
-                                   [f"x{i}"], paths[:2]) for i, (genre, paths) in enumerate(sorted(groups.items()))]
+                                   [f"x{i}"], paths[:2], words=[f"{genre}word", "live"])
+                    for i, (genre, paths) in enumerate(sorted(groups.items()))]
         return ClusterReport(embedder, len(self.covers), clusters, 0.1, 0.42, 0.55, {"min_cluster_size": 3}, 0.2)
 
     def clusters(self, embedder: str | None = None) -> ClusterReport | None:

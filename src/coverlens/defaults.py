@@ -26,8 +26,22 @@ MODEL_BATCH_SIZE = 64  # images per forward pass inside an embedder or the class
 # Prediction
 PREDICT_TOP_K = 3  # genres shown per image by `coverlens predict`
 
-# Clusters
+# Clusters (coverlens.clustering.params says how the adaptive ones adapt, and why these values)
 CLUSTER_MEMBERS = 48  # covers of one cluster shown, most typical first
+CLUSTER_SPACE = "auto"  # image+text when at least half the covers have OCR text, else image
+CLUSTER_REDUCER = "umap"
+CLUSTER_CLUSTERER = "hdbscan"
+UMAP_COMPONENTS = 5
+UMAP_NEIGHBORS = 15  # at most the covers less one
+PCA_COMPONENTS = 16  # the PCA reducer's own: what `coverlens clusters` used before UMAP
+CLUSTER_PRE_PCA = 64  # wide image vectors go through PCA to this first (UMAP's cost grows with it)
+CLUSTER_MIN_SAMPLES = 2  # at most min_cluster_size
+MAX_CLUSTERS = 60  # the smallest clusters are merged into their nearest above this
+MAX_CLUSTER_SHARE = 0.2  # a giant cluster is split into ones under this share of the covers
+UMAP_SELECTION_EPSILON = 0.2  # HDBSCAN's cluster_selection_epsilon after UMAP (0 after PCA)
+OUTLIER_REACH = 1.0  # outlier reduction: within this times the cluster's radius
+TEXT_WEIGHT = 1.0  # image+text: weight of the text part against the image part
+CLUSTER_SEED = 0
 
 # The app
 HOST = "127.0.0.1"  # this machine only; 0.0.0.0 exposes the library to the network

@@ -330,9 +330,9 @@ class CoverlensService(StoredJobs):
 
     def _cluster_model(self, embedder: str) -> tuple[Any, Any] | None:
         """The saved clustering, kept in memory until `coverlens clusters` rewrites it."""
-        from coverlens.search.cluster_files import ClusterFiles, load_clusters
+        from coverlens.clustering.files import ClusterFiles, load_clusters
 
-        path = ClusterFiles.of(self.workspace, embedder).model
+        path = ClusterFiles.of(self.workspace, embedder).report  # written last: a new clustering is complete
         stamp = path.stat().st_mtime_ns if path.exists() else None
         cached = self._clusters.get(embedder)
         if cached is None or cached[0] != stamp:
@@ -341,13 +341,13 @@ class CoverlensService(StoredJobs):
         return cached[1]
 
     def _place(self, embedder: str, vector: Any) -> ClusterPlacement | None:
-        from coverlens.search.clusters import place_cover
+        from coverlens.clustering.place import place_cover
 
         loaded = self._cluster_model(embedder)
         if loaded is None:
             return None
         report, model = loaded
-        cluster_id, strength = place_cover(model, vector)
+        cluster_id, strength = place_cover(model, vector, self.collection(embedder))
         dominant = next((c.dominant_genre for c in report.clusters if c.cluster_id == cluster_id), "")
         return ClusterPlacement(cluster_id, dominant, strength)
 

@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 
     from coverlens.catalog import CatalogSummary
     from coverlens.classifier import Prediction, TrainConfig, TrainResult
+    from coverlens.clustering.jobs import ClusterJob
+    from coverlens.clustering.report import ClusterReport
     from coverlens.evaluate import EvaluationReport
     from coverlens.indexer import IndexReport
     from coverlens.inspect_report import LibraryOverview
-    from coverlens.search.clusters import ClusterReport
-    from coverlens.search.jobs import ClusterJob, SuspectsReport
+    from coverlens.search.jobs import SuspectsReport
     from coverlens.suggest_job import SuggestReport
     from coverlens.workspace import Workspace
 

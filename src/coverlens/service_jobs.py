@@ -6,7 +6,6 @@ A part of `CoverlensService` (split out to keep each module small); it relies on
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +18,10 @@ from coverlens.service_api import EmbedderState, EngineStatus, ProgressCallback,
 from coverlens.workspace import read_json
 
 if TYPE_CHECKING:
+    from coverlens.clustering.jobs import ClusterJob
+    from coverlens.clustering.report import ClusterReport
     from coverlens.evaluate import EvaluationReport
-    from coverlens.search.clusters import ClusterReport
-    from coverlens.search.jobs import ClusterJob, SuspectsReport
+    from coverlens.search.jobs import SuspectsReport
 
 
 class StoredJobs:
@@ -29,25 +29,26 @@ class StoredJobs:
 
     # -- clusters ---------------------------------------------------------------------------------
     def clusters(self, embedder: str | None = None) -> ClusterReport | None:
-        from coverlens.search.cluster_files import load_clusters
-
-        loaded = load_clusters(self.workspace, self._name(embedder))
+        loaded = self._cluster_model(self._name(embedder))  # kept until a new clustering is written
         return loaded[0] if loaded else None
 
     def cluster_map_path(self, embedder: str | None = None) -> Path | None:
-        from coverlens.search.jobs import cluster_map_path
+        from coverlens.clustering.jobs import cluster_map_path
 
         path = cluster_map_path(self.workspace, self._name(embedder))
         return path if path.exists() else None
 
     def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,
                      **params: Any) -> ClusterJob:
-        """Cluster the stored vectors of `embedder`; the record names the files written. A report made
-        from a complete store is not replaced by one from an incomplete store unless `allow_incomplete`."""
+        """Cluster the stored vectors of `embedder` (`params`: ClusterParams fields, `params=`, or
+        `projection=`); the record names the files written. The covers' OCR text, where the text stage
+        has read it, gives the words and the text spaces. A report made from a complete store is not
+        replaced by one from an incomplete store unless `allow_incomplete`."""
+        from coverlens.clustering.files import ClusterFiles
+        from coverlens.clustering.jobs import cluster_stored
+        from coverlens.clustering.texts import workspace_texts
         from coverlens.completeness import guard_replacement, store_state
         from coverlens.locks import workspace_writer
-        from coverlens.search.cluster_files import ClusterFiles
-        from coverlens.search.jobs import cluster_stored
 
         name = self._name(embedder)
         with workspace_writer(self.workspace, "clusters"):
@@ -57,29 +58,26 @@ class StoredJobs:
             existing = ClusterFiles.of(self.workspace, name).report
             recorded = read_json(existing).get("params") if existing.exists() else None
             guard_replacement(existing, reasons, allow_incomplete, "the clusters report", recorded)
-            job = cluster_stored(self.workspace, collection.fetch(), name, store=store_state(reasons), **params)
+            stored = collection.fetch()
+            job = cluster_stored(self.workspace, stored, name, store=store_state(reasons),
+                                 texts=workspace_texts(self.workspace, stored.ids), **params)
         job.warnings = self.store_warnings(name) if reasons else []
         return job
 
     def cluster_members(self, cluster_id: int, embedder: str | None = None,
                         limit: int = CLUSTER_MEMBERS) -> list[Hit]:
-        """Covers of one cluster, most typical first (similarity = HDBSCAN membership strength)."""
-        from coverlens.search.cluster_files import ClusterFiles
-
+        """Covers of one cluster, most typical first: the clusterer's own members by membership strength
+        (the similarity shown), then those assigned by outlier reduction."""
         name = self._name(embedder)
-        labels = ClusterFiles.of(self.workspace, name).labels
-        if not labels.exists():
+        loaded = self._cluster_model(name)
+        if loaded is None:
             return []
-        with open(labels, newline="", encoding="utf-8") as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["cluster"]) == cluster_id]
-        rows.sort(key=lambda r: -float(r["probability"]))
-        rows = rows[:limit]
-        stored = self.stored_collection(name).fetch([r["id"] for r in rows])
+        rows = loaded[1].members(cluster_id, limit)
+        stored = self.stored_collection(name).fetch([cover for cover, _, _ in rows])
         meta = dict(zip(stored.ids, stored.metadatas, strict=True))
-        return [Hit(r["id"], float(r["probability"]), str(meta[r["id"]].get("path", "")),
-                    str(meta[r["id"]].get("genre", "")), str(meta[r["id"]].get("split", "")),
-                    str(meta[r["id"]].get("source") or "file"))
-                for r in rows if r["id"] in meta]
+        return [Hit(cover, strength, str(meta[cover].get("path", "")), str(meta[cover].get("genre", "")),
+                    str(meta[cover].get("split", "")), str(meta[cover].get("source") or "file"))
+                for cover, strength, _ in rows if cover in meta]
 
     # -- suspects ---------------------------------------------------------------------------------
     def suspects(self, embedder: str | None = None, *, k: int = VOTE_K, min_share: float = SUSPECT_MIN_SHARE,

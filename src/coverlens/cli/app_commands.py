@@ -24,10 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from coverlens.clustering import warm
     from coverlens.errors import CoverlensError
     from coverlens.ui.app import launch_app
 
     service = open_service(args)
+    warm.warm_up_in_background()  # umap's compile, paid while the app starts, never inside a request
     try:
         launch_app(service, host=args.host, port=args.port)  # blocks until Ctrl-C
     except OSError as exc:  # gradio's "Cannot find empty port", or an address that cannot be bound

@@ -141,6 +141,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type: a number of at least 0 (a weight, a distance)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
 def add_allow_incomplete(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--allow-incomplete", action="store_true",
                         help=f"replace a {command} report made from a complete store even though an index run "

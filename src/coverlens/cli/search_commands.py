@@ -12,7 +12,6 @@ from coverlens.cli.common import (
     add_embedder_options,
     add_store_option,
     add_workspace_option,
-    int_at_least,
     non_negative_int,
     open_service,
     positive_int,
@@ -21,8 +20,8 @@ from coverlens.cli.common import (
     similarity,
     warn,
 )
+from coverlens.clustering.options import add_cluster_options
 from coverlens.defaults import DUPLICATE_THRESHOLD, SEARCH_K, SUSPECT_MIN_SHARE, SUSPECTS_LIMIT, VOTE_K
-from coverlens.search.clusters import DEFAULT_PCA_DIM
 from coverlens.sources import cover_name
 
 
@@ -42,14 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_store_options(p)
     p.set_defaults(handler=cmd_similar)
 
-    p = subparsers.add_parser("clusters", help="HDBSCAN clusters of the stored covers, with their genre mix")
-    p.add_argument("--min-cluster-size", type=int_at_least(2), default=None,
-                   help="default: 1%% of the covers, at least 5")
-    p.add_argument("--min-samples", type=positive_int, default=None, help="default: min(min-cluster-size, 10)")
-    p.add_argument("--pca-dim", type=positive_int, default=DEFAULT_PCA_DIM, help="reduce to this many dimensions "
-                   f"first (default {DEFAULT_PCA_DIM}; HDBSCAN's cost grows fast with it)")
-    p.add_argument("--projection", choices=("pca", "tsne"), default="pca",
-                   help="layout of the 2-D map (tsne: sharper, about a minute)")
+    p = subparsers.add_parser("clusters", help="clusters of the stored covers (UMAP, HDBSCAN) with genre mix and words")
+    add_cluster_options(p)
     add_allow_incomplete(p, "clusters")
     _add_store_options(p)
     p.set_defaults(handler=cmd_clusters)
@@ -87,28 +80,19 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_clusters(args: argparse.Namespace) -> int:
+    from coverlens.clustering.options import job_lines, params_from_args
+
     service = open_service(args)
     try:
-        job = service.run_clusters(args.embedder, min_cluster_size=args.min_cluster_size,
-                                   min_samples=args.min_samples, pca_dim=args.pca_dim, projection=args.projection,
+        job = service.run_clusters(args.embedder, params=params_from_args(args), projection=args.projection,
                                    allow_incomplete=args.allow_incomplete)
     finally:
         service.close()
     warn(job.warnings)
-    report = job.report
-    print_table([{"cluster": c.cluster_id, "size": c.size, "dominant genre": c.dominant_genre,
-                  "purity": f"{c.purity:.0%}", "top genres": c.top_genres()} for c in report.clusters])
+    rows, lines = job_lines(job)
+    print_table(rows)
     print()
-    p = report.params
-    print(f"{len(report.clusters)} clusters over {report.n_covers:,} covers | noise {report.noise_share:.1%} | "
-          f"ARI {report.ari:.3f} | NMI {report.nmi:.3f} (vs genres; noise counted as one label) | "
-          f"{report.seconds:.1f}s (pca {p['pca_dim']}, min_cluster_size {p['min_cluster_size']}, "
-          f"min_samples {p['min_samples']})")
-    if not report.clusters or report.noise_share > 0.5:
-        print("most covers are noise: try a smaller --min-samples or --min-cluster-size, or a lower --pca-dim")
-    print(f"map: {job.map_png}")
-    print(f"report: {job.report_json}")
-    print(f"labels: {job.labels_csv}")
+    print("\n".join(lines))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Whole jobs over one embedder's stored vectors: cluster them, find suspects. Used by CLI and app."""
+"""Whole jobs over one embedder's stored vectors: find suspects (clusters: coverlens.clustering)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from coverlens.search.clusters import ClusterReport
     from coverlens.search.suspects import LabelSuspect, NearDuplicatePair
     from coverlens.store import StoredVectors
     from coverlens.workspace import Workspace
@@ -16,39 +15,6 @@ if TYPE_CHECKING:
 
 def metadata_column(stored: StoredVectors, key: str) -> list[str]:
     return [str(m.get(key) or "") for m in stored.metadatas]
-
-
-@dataclass
-class ClusterJob:
-    report: ClusterReport
-    map_png: Path
-    report_json: Path
-    labels_csv: Path
-    warnings: list[str] = field(default_factory=list)  # e.g. made from an incomplete store
-
-
-def cluster_stored(workspace: Workspace, stored: StoredVectors, embedder: str, *, min_cluster_size: int | None = None,
-                   min_samples: int | None = None, pca_dim: int | None = None, projection: str = "pca",
-                   store: dict[str, Any] | None = None) -> ClusterJob:
-    """HDBSCAN over stored vectors; saves the model, labels, report and the 2-D map. `store`: what the
-    report records about the store (see coverlens.completeness.store_state)."""
-    from coverlens.search.cluster_files import save_clusters
-    from coverlens.search.cluster_map import cluster_map
-    from coverlens.search.clusters import DEFAULT_PCA_DIM, cluster_vectors
-
-    genres = metadata_column(stored, "genre")
-    report, model = cluster_vectors(stored.vectors, genres, stored.ids, metadata_column(stored, "path"),
-                                    embedder=embedder, min_cluster_size=min_cluster_size,
-                                    min_samples=min_samples, pca_dim=DEFAULT_PCA_DIM if pca_dim is None else pca_dim)
-    report.params.update(store or {})
-    files = save_clusters(workspace, report, model)
-    chart = cluster_map(model.reduce(stored.vectors), model.labels, genres, cluster_map_path(workspace, embedder),
-                        title=f"{embedder} embeddings", projection=projection, reduced_by_pca=model.pca is not None)
-    return ClusterJob(report, chart, files.report, files.labels)
-
-
-def cluster_map_path(workspace: Workspace, embedder: str) -> Path:
-    return workspace.reports_dir / f"clusters-{embedder}.png"
 
 
 @dataclass

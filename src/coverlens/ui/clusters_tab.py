@@ -1,4 +1,4 @@
-"""Clusters tab: HDBSCAN clusters of the library, each with its genre mix and covers, and the 2-D map."""
+"""Clusters tab: clusters of the library (UMAP, HDBSCAN), each with its words, genre mix and covers, and the 2-D map."""
 
 from __future__ import annotations
 

@@ -155,7 +155,7 @@ def genre_split_frame(view: Any) -> pd.DataFrame:
 
 PROBLEM_COLUMNS = ["path", "genre", "reason"]
 GROUP_COLUMNS = ["id", "copies", "genres", "paths"]
-CLUSTER_COLUMNS = ["cluster", "size", "dominant genre", "purity", "genre mix"]
+CLUSTER_COLUMNS = ["cluster", "size", "dominant genre", "purity", "genre mix", "words"]
 SUSPECT_COLUMNS = ["#", "path", "filed as", "neighbours vote", "vote share"]
 PAIR_COLUMNS = ["a", "a genre", "b", "b genre", "similarity"]
 
@@ -178,7 +178,8 @@ def copy_groups_table(groups: Sequence[Any], shown_paths: int = 3) -> pd.DataFra
 def clusters_table(report: Any) -> pd.DataFrame:
     rows = [{"cluster": c.cluster_id, "size": c.size, "dominant genre": c.dominant_genre,
              "purity": round(float(c.purity), 3),
-             "genre mix": ", ".join(f"{g} {n}" for g, n in list(c.genre_mix.items())[:3])}
+             "genre mix": ", ".join(f"{g} {n}" for g, n in list(c.genre_mix.items())[:3]),
+             "words": ", ".join(c.words[:5])}
             for c in report.clusters]
     return pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
 
@@ -190,7 +191,7 @@ def clusters_markdown(report: Any) -> str:
 
 
 def cluster_choices(report: Any) -> list[tuple[str, int]]:
-    return [(f"{c.cluster_id}: {c.dominant_genre} ({c.size} covers, purity {c.purity:.0%})", c.cluster_id)
+    return [(f"{c.cluster_id}: {c.title()} ({c.size} covers)", c.cluster_id)
             for c in report.clusters]
 
 

@@ -1,10 +1,10 @@
 """A 2-D map of the clustered covers: one panel coloured by cluster, one by genre.
 
-The 2-D layout is PCA: the first two columns of the already PCA-reduced vectors (PCA components
-come ordered by variance, so a second PCA would give the same axes), or a PCA(2) when the vectors
-were not reduced. `projection="tsne"` uses scikit-learn's t-SNE on a sample of at most 2,000
-covers instead: better separated pictures, but about a minute on two busy cores (5,000 took
-several minutes, so the sample is smaller than PCA's 5,000).
+The layout comes from the same reduction the clusters were found in: `projection="umap"` (the
+default) lays the reduced points out with a 2-D UMAP (euclidean: they are already UMAP's output,
+so this is cheap and keeps the clusters apart as HDBSCAN saw them); `"pca"` takes their first two
+principal axes (instant, flatter); `"tsne"` uses scikit-learn's t-SNE on a sample of at most 2,000
+covers (about a minute on two busy cores).
 """
 
 from __future__ import annotations
@@ -14,28 +14,34 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coverlens.search.clusters import NOISE
+from coverlens.clustering.refine import NOISE
 from coverlens.workspace import atomic_path
 
 if TYPE_CHECKING:
     import numpy as np
 
-MAX_POINTS = 5_000
+PROJECTIONS = ("umap", "pca", "tsne")
+MAX_POINTS = 4_000  # under 4,096, UMAP's 2-D layout takes exact neighbours: no second pynndescent compile
 MAX_TSNE_POINTS = 2_000
 MAX_LEGEND = 20
 
 
-def layout_2d(reduced: np.ndarray, *, projection: str = "pca", seed: int = 0) -> np.ndarray:
+def layout_2d(reduced: np.ndarray, *, projection: str = "umap", seed: int | None = 0) -> np.ndarray:
     """(n, 2) coordinates for the map."""
+    if projection not in PROJECTIONS:
+        raise ValueError(f"unknown projection {projection!r}; use one of {', '.join(PROJECTIONS)}")
+    if reduced.shape[1] <= 2:
+        return reduced
     if projection == "tsne":
         from sklearn.manifold import TSNE
 
         perplexity = min(30.0, max(2.0, (len(reduced) - 1) / 3))
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
-    if projection != "pca":
-        raise ValueError(f"unknown projection {projection!r}; use 'pca' or 'tsne'")
-    if reduced.shape[1] <= 2:
-        return reduced
+    if projection == "umap" and len(reduced) > 3:
+        import umap
+
+        return umap.UMAP(n_components=2, n_neighbors=min(15, len(reduced) - 1), min_dist=0.1, metric="euclidean",
+                         random_state=seed, n_jobs=1 if seed is not None else -1).fit_transform(reduced)
     from sklearn.decomposition import PCA
 
     return PCA(n_components=2, random_state=seed).fit_transform(reduced)
@@ -56,9 +62,8 @@ def cluster_map(
     target: Path,
     *,
     title: str = "",
-    projection: str = "pca",
-    reduced_by_pca: bool = True,
-    seed: int = 0,
+    projection: str = "umap",
+    seed: int | None = 0,
 ) -> Path:
     """Draw the two-panel map to `target` (PNG) and return it."""
     import matplotlib
@@ -67,12 +72,8 @@ def cluster_map(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keep = sample_indices(len(reduced), MAX_TSNE_POINTS if projection == "tsne" else MAX_POINTS, seed=seed)
-    points = reduced[keep]
-    if projection == "pca" and reduced_by_pca:
-        xy = points[:, :2]
-    else:
-        xy = layout_2d(points, projection=projection, seed=seed)
+    keep = sample_indices(len(reduced), MAX_TSNE_POINTS if projection == "tsne" else MAX_POINTS, seed=seed or 0)
+    xy = layout_2d(reduced[keep], projection=projection, seed=seed)
     labels = np.asarray(labels)[keep]
     genre_of = [genres[i] for i in keep]
 
