@@ -1,0 +1,248 @@
+"""The text read from covers, in SQLite: one row per cover content id, and a ranked trigram index.
+
+Layout (`<workspace>/text/text.db`):
+- `covers(id PRIMARY KEY, reader, lines JSON, text, error)`: `lines` keeps every line's text, box and
+  confidence; `error` is set (and `text` empty) for a cover that could not be read.
+- `covers_fts`: an FTS5 table over `text` with `tokenize="trigram"`, kept in step by triggers; it
+  matches inside words, so "completeworks" finds "COMPLETEWORKS WITHCLARINET" and missing spaces
+  do not matter. BM25 ranks the hits.
+
+WAL journal: readers in other processes see each committed batch and never block the writer; a
+`kill -9` loses at most the batch in flight and never corrupts (SQLite's own guarantee).
+
+Search: a query of 3+ characters first runs as an exact phrase (every trigram of the query, in
+order); if that finds fewer than `limit` covers, the rest come from a trigram OR-query ranked by
+BM25, which tolerates OCR errors and typos (most trigrams of a misspelt word still match). Queries
+of 1-2 characters cannot use trigrams and fall back to a LIKE scan, ranked by text length.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from coverlens.errors import StoreError
+from coverlens.text.ocr import TextLine, joined_text
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS covers(
+    id TEXT PRIMARY KEY, reader TEXT NOT NULL, lines TEXT NOT NULL, text TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '');
+CREATE VIRTUAL TABLE IF NOT EXISTS covers_fts USING fts5(
+    text, content='covers', content_rowid='rowid', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS covers_ai AFTER INSERT ON covers BEGIN
+    INSERT INTO covers_fts(rowid, text) VALUES (new.rowid, new.text); END;
+CREATE TRIGGER IF NOT EXISTS covers_ad AFTER DELETE ON covers BEGIN
+    INSERT INTO covers_fts(covers_fts, rowid, text) VALUES ('delete', old.rowid, old.text); END;
+CREATE TRIGGER IF NOT EXISTS covers_au AFTER UPDATE ON covers BEGIN
+    INSERT INTO covers_fts(covers_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO covers_fts(rowid, text) VALUES (new.rowid, new.text); END;
+"""
+
+
+@dataclass(frozen=True)
+class CoverText:
+    """What was read on one cover."""
+
+    id: str
+    reader: str
+    lines: list[TextLine]
+    text: str
+    error: str = ""
+
+    @classmethod
+    def read(cls, cover_id: str, reader: str, lines: list[TextLine]) -> CoverText:
+        return cls(cover_id, reader, lines, joined_text(lines))
+
+    @classmethod
+    def failed(cls, cover_id: str, reader: str, error: str) -> CoverText:
+        return cls(cover_id, reader, [], "", error)
+
+    @property
+    def confidence(self) -> float:
+        """Mean line confidence weighted by text length; 0 when nothing was read."""
+        total = sum(len(line.text) for line in self.lines)
+        return sum(len(line.text) * line.confidence for line in self.lines) / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class TextHit:
+    """One text search result: higher `score` is better (negated BM25; LIKE hits score 0)."""
+
+    id: str
+    score: float
+    text: str
+    snippet: str
+    exact: bool
+
+
+def text_db_path(workspace_root: Path) -> Path:
+    return Path(workspace_root) / "text" / "text.db"
+
+
+_QUOTE = re.compile(r'"')
+
+
+def _phrase(query: str) -> str:
+    return '"' + _QUOTE.sub('""', query) + '"'
+
+
+def _trigrams(query: str) -> list[str]:
+    """The distinct trigrams inside each word: OCR often drops spaces, so none spans a space."""
+    grams = {word[i:i + 3] for word in query.lower().split() for i in range(len(word) - 2)}
+    return sorted(grams)
+
+
+class TextStore:
+    """SQLite text store; one connection per instance (open one per process or thread)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.exists():
+            raise StoreError(f"no text store at {self.path}; run the text stage (`coverlens index`) first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
+            if not readonly:
+                self._db.executescript(_SCHEMA)
+                self._check_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"text store {self.path} cannot be opened ({exc}); delete it and re-run the text stage") \
+                from exc
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif row[0] != str(SCHEMA_VERSION):
+            raise StoreError(f"text store {self.path} has schema {row[0]}, this coverlens reads {SCHEMA_VERSION}; "
+                             "delete it and re-run the text stage")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> TextStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # writing -------------------------------------------------------------------------------
+
+    def put(self, records: Iterable[CoverText]) -> int:
+        """Insert or replace a batch in one transaction: all of it is stored, or none."""
+        rows = [(r.id, r.reader, json.dumps([line.to_json() for line in r.lines]), r.text, r.error)
+                for r in records]
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO covers(id, reader, lines, text, error) VALUES (?,?,?,?,?)", rows)
+        return len(rows)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Forget covers (gone from the catalog); returns how many were stored."""
+        chunk = [(i,) for i in ids]
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany("DELETE FROM covers WHERE id = ?", chunk)
+            return db.total_changes - before
+
+    # reading -------------------------------------------------------------------------------
+
+    def readers(self) -> dict[str, str]:
+        """id -> reader identity of every stored cover (failures included)."""
+        return dict(self._db.execute("SELECT id, reader FROM covers"))
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM covers").fetchone()[0])
+
+    def get(self, ids: Iterable[str]) -> dict[str, CoverText]:
+        wanted = list(ids)
+        found: dict[str, CoverText] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for cid, reader, lines, text, error in self._db.execute(
+                    f"SELECT id, reader, lines, text, error FROM covers WHERE id IN ({marks})", part):
+                found[cid] = CoverText(cid, reader, [TextLine.from_json(x) for x in json.loads(lines)], text, error)
+        return found
+
+    def texts(self, ids: Iterable[str]) -> list[str]:
+        """The joined text of each id, in order; "" where nothing was read or stored."""
+        wanted = list(ids)
+        found = {cid: rec.text for cid, rec in self.get(wanted).items()}
+        return [found.get(cid, "") for cid in wanted]
+
+    def dump(self) -> list[tuple[str, str, str, str, str]]:
+        """Every row, sorted by id: used to compare two stores."""
+        return list(self._db.execute("SELECT id, reader, lines, text, error FROM covers ORDER BY id"))
+
+    # search --------------------------------------------------------------------------------
+
+    def find(self, query: str, limit: int = 20, offset: int = 0) -> list[TextHit]:
+        """Covers whose text matches `query`, best first; see the module docstring for the ranking."""
+        query = " ".join(query.split())
+        if not query or limit <= 0:
+            return []
+        if len(query) < 3:
+            return self._like(query, limit, offset)
+        wanted = offset + limit
+        hits = self._match(_phrase(query), wanted, exact=True)
+        if len(hits) < wanted:
+            grams = _trigrams(query)
+            if len(grams) > 1:
+                seen = {h.id for h in hits}
+                fuzzy = " OR ".join(_phrase(g) for g in grams)
+                # a loose query: keep only covers sharing at least a third of the query's trigrams
+                extra = self._match(fuzzy, wanted + len(seen), exact=False, min_share=(grams, 1 / 3))
+                hits += [h for h in extra if h.id not in seen]
+        return hits[offset:wanted]
+
+    def _match(self, expression: str, limit: int, *, exact: bool,
+               min_share: tuple[list[str], float] | None = None) -> list[TextHit]:
+        sql = ("SELECT c.id, bm25(covers_fts) AS rank, c.text, "
+               "snippet(covers_fts, 0, '[', ']', '…', 12) FROM covers_fts "
+               "JOIN covers c ON c.rowid = covers_fts.rowid WHERE covers_fts MATCH ? ORDER BY rank LIMIT ?")
+        fetch = limit if min_share is None else limit * 4
+        try:
+            rows = self._db.execute(sql, (expression, fetch)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"text search for {expression!r} failed: {exc}") from exc
+        hits = []
+        for cid, rank, text, snippet in rows:
+            if min_share is not None:
+                grams, share = min_share
+                lowered = text.lower()
+                if sum(g in lowered for g in grams) < share * len(grams):
+                    continue
+            hits.append(TextHit(cid, -float(rank), text, snippet, exact))
+        return hits[:limit]
+
+    def _like(self, query: str, limit: int, offset: int) -> list[TextHit]:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db.execute(
+            "SELECT id, text FROM covers WHERE text LIKE ? ESCAPE '\\' ORDER BY length(text), id LIMIT ? OFFSET ?",
+            (f"%{escaped}%", limit, offset)).fetchall()
+        hits = []
+        for cid, text in rows:
+            at = text.lower().find(query.lower())
+            snippet = text[:at] + "[" + text[at:at + len(query)] + "]" + text[at + len(query):] if at >= 0 else text
+            hits.append(TextHit(cid, 0.0, text, snippet, True))
+        return hits
