@@ -27,8 +27,8 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 # Measured on album-covers-5 (300 px covers), see benchmarks/bench_text.py --det-sizes: the short
 # side is scaled to this many pixels for detection (RapidOCR's default is 736).
 DEFAULT_DET_SIDE = 736
-# Covers larger than this on their long side are shrunk before OCR: detection works at
-# DEFAULT_DET_SIDE anyway, and a 6000x6000 cover would otherwise cost seconds and hundreds of MiB.
+# Covers are shrunk before OCR to a short side of `det_side` and a long side of at most this: a
+# 6000x6000 cover would otherwise be detected at full size (seconds and hundreds of MiB).
 MAX_OCR_SIDE = 2000
 
 
@@ -82,16 +82,21 @@ def reader_identity(settings: OcrSettings) -> str:
     return f"{package};det{settings.det_side};conf{settings.min_confidence:g};{digest}"
 
 
-def fit_for_ocr(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
-    """Shrink an image whose long side exceeds `max_side`; returns it and the scale back to the original."""
+def fit_for_ocr(image: Image.Image, short_side: int, max_side: int) -> tuple[Image.Image, float]:
+    """Shrink a large image so its short side is `short_side` (and its long side at most `max_side`).
+
+    Detection runs at (at least) `short_side` on its short side anyway; a larger input only costs
+    time and memory (a 6000x6000 cover would be detected at full size). Returns the image and the
+    scale from its pixels back to the original's.
+    """
     width, height = image.size
-    longest = max(width, height)
-    if longest <= max_side:
+    scale = min(1.0, short_side / min(width, height), max_side / max(width, height))
+    if scale >= 1.0:
         return image, 1.0
-    scale = max_side / longest
     from PIL import Image as PILImage
 
-    small = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), PILImage.BILINEAR)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = image.resize(size, PILImage.BILINEAR, reducing_gap=2.0)  # reduce by blocks first: fast on huge covers
     return small, 1.0 / scale
 
 
@@ -120,7 +125,7 @@ class OcrReader:
         image = image.convert("RGB") if image.mode != "RGB" else image
         if min(image.size) < 8:  # nothing legible fits; RapidOCR would upscale noise
             return []
-        small, back = fit_for_ocr(image, self.settings.max_side)
+        small, back = fit_for_ocr(image, self.settings.det_side, self.settings.max_side)
         raw, _elapsed = self._engine(small, use_cls=self.settings.use_angle_cls)
         return self._lines(raw or [], back)
 

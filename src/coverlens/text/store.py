@@ -160,9 +160,8 @@ class TextStore:
         """Forget covers (gone from the catalog); returns how many were stored."""
         chunk = [(i,) for i in ids]
         with self._transaction() as db:
-            before = db.total_changes
-            db.executemany("DELETE FROM covers WHERE id = ?", chunk)
-            return db.total_changes - before
+            # rowcount counts the deleted rows only (total_changes would add the index triggers' rows)
+            return max(0, db.executemany("DELETE FROM covers WHERE id = ?", chunk).rowcount)
 
     # reading -------------------------------------------------------------------------------
 
@@ -202,7 +201,7 @@ class TextStore:
         if not query or limit <= 0:
             return []
         if len(query) < 3:
-            return self._like(query, limit, offset)
+            return [_with_snippet(hit, query) for hit in self._like(query, limit, offset)]
         wanted = offset + limit
         hits = self._match(_phrase(query), wanted, exact=True)
         if len(hits) < wanted:
@@ -213,12 +212,11 @@ class TextStore:
                 # a loose query: keep only covers sharing at least a third of the query's trigrams
                 extra = self._match(fuzzy, wanted + len(seen), exact=False, min_share=(grams, 1 / 3))
                 hits += [h for h in extra if h.id not in seen]
-        return hits[offset:wanted]
+        return [_with_snippet(hit, query) for hit in hits[offset:wanted]]
 
     def _match(self, expression: str, limit: int, *, exact: bool,
                min_share: tuple[list[str], float] | None = None) -> list[TextHit]:
-        sql = ("SELECT c.id, bm25(covers_fts) AS rank, c.text, "
-               "snippet(covers_fts, 0, '[', ']', '…', 12) FROM covers_fts "
+        sql = ("SELECT c.id, bm25(covers_fts) AS rank, c.text FROM covers_fts "
                "JOIN covers c ON c.rowid = covers_fts.rowid WHERE covers_fts MATCH ? ORDER BY rank LIMIT ?")
         fetch = limit if min_share is None else limit * 4
         try:
@@ -226,13 +224,13 @@ class TextStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"text search for {expression!r} failed: {exc}") from exc
         hits = []
-        for cid, rank, text, snippet in rows:
+        for cid, rank, text in rows:
             if min_share is not None:
                 grams, share = min_share
                 lowered = text.lower()
                 if sum(g in lowered for g in grams) < share * len(grams):
                     continue
-            hits.append(TextHit(cid, -float(rank), text, snippet, exact))
+            hits.append(TextHit(cid, -float(rank), text, "", exact))
         return hits[:limit]
 
     def _like(self, query: str, limit: int, offset: int) -> list[TextHit]:
@@ -240,9 +238,40 @@ class TextStore:
         rows = self._db.execute(
             "SELECT id, text FROM covers WHERE text LIKE ? ESCAPE '\\' ORDER BY length(text), id LIMIT ? OFFSET ?",
             (f"%{escaped}%", limit, offset)).fetchall()
-        hits = []
-        for cid, text in rows:
-            at = text.lower().find(query.lower())
-            snippet = text[:at] + "[" + text[at:at + len(query)] + "]" + text[at + len(query):] if at >= 0 else text
-            hits.append(TextHit(cid, 0.0, text, snippet, True))
-        return hits
+        return [TextHit(cid, 0.0, text, "", True) for cid, text in rows]
+
+
+def highlight(text: str, query: str, width: int = 80) -> str:
+    """The part of `text` around what matched, matched runs in [brackets], lines joined by " / ".
+
+    Marks every character covered by the query itself (ignoring case) or, for a loose match, by one
+    of its trigrams. FTS5's own snippet() repeats text when trigram tokens overlap, hence this.
+    """
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    lowered, covered = flat.lower(), [False] * len(flat)
+    pieces = [" ".join(query.lower().split())]
+    if pieces[0] not in lowered:
+        pieces = _trigrams(query) or [p for p in query.lower().split() if p]
+    for piece in pieces:
+        start = lowered.find(piece)
+        while start >= 0:
+            covered[start:start + len(piece)] = [True] * len(piece)
+            start = lowered.find(piece, start + 1)
+    if not any(covered):
+        return flat[:width]
+    first = covered.index(True)
+    lo = max(0, first - width // 3)
+    hi = min(len(flat), lo + width)
+    out, inside = [], False
+    for i in range(lo, hi):
+        if covered[i] != inside:
+            out.append("[" if covered[i] else "]")
+            inside = covered[i]
+        out.append(flat[i])
+    if inside:
+        out.append("]")
+    return ("…" if lo > 0 else "") + "".join(out) + ("…" if hi < len(flat) else "")
+
+
+def _with_snippet(hit: TextHit, query: str) -> TextHit:
+    return TextHit(hit.id, hit.score, hit.text, highlight(hit.text, query), hit.exact)
