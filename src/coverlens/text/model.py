@@ -71,7 +71,8 @@ def build_pipeline(settings: TextModelSettings, n_samples: int) -> Pipeline:
                                        min_df=min_df, sublinear_tf=True, max_features=settings.max_features,
                                        preprocessor=normalise, dtype=_float32()))]
     if settings.words:
-        parts.append(("words", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w\w+\b", min_df=min_df,
+        # min_df 1 for words: a set whose words are all distinct must not leave this part empty
+        parts.append(("words", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w\w+\b", min_df=1,
                                                sublinear_tf=True, preprocessor=normalise, dtype=_float32())))
     classifier = LogisticRegression(C=settings.C, max_iter=2000, random_state=settings.seed)
     return make_pipeline(FeatureUnion(parts), classifier)
