@@ -30,6 +30,7 @@ from coverlens.errors import StoreError
 from coverlens.text.ocr import TextLine, joined_text
 
 SCHEMA_VERSION = 1
+CANDIDATES = 1000  # matches ranked per query (see TextStore._match)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS covers(
@@ -88,15 +89,39 @@ def text_db_path(workspace_root: Path) -> Path:
 
 
 _QUOTE = re.compile(r'"')
+_WORD = re.compile(r"\w+")  # the pieces of a query that fuzzy matching uses (no FTS5 syntax, no quotes)
 
 
 def _phrase(query: str) -> str:
     return '"' + _QUOTE.sub('""', query) + '"'
 
 
+def _fuzzy_expression(query: str) -> str:
+    """An FTS5 expression that tolerates one wrong or missing character per query word.
+
+    Each word (3+ characters) is cut into 3-character pieces; a cover matches the word when it holds
+    all pieces but one. ANDed pieces are far more selective than an OR of every trigram.
+    """
+    clauses = []
+    for word in _WORD.findall(query.lower()):
+        if len(word) < 3:
+            continue
+        pieces = [word[i:i + 3] for i in range(0, len(word) - 2, 3)]
+        if len(word) % 3:
+            pieces.append(word[-3:])
+        pieces = list(dict.fromkeys(pieces))
+        if len(pieces) == 1:
+            clauses.append(_phrase(pieces[0]))
+            continue
+        for left_out in range(len(pieces)):
+            kept = [_phrase(p) for i, p in enumerate(pieces) if i != left_out]
+            clauses.append("(" + " AND ".join(kept) + ")")
+    return " OR ".join(clauses)
+
+
 def _trigrams(query: str) -> list[str]:
     """The distinct trigrams inside each word: OCR often drops spaces, so none spans a space."""
-    grams = {word[i:i + 3] for word in query.lower().split() for i in range(len(word) - 2)}
+    grams = {word[i:i + 3] for word in _WORD.findall(query.lower()) for i in range(len(word) - 2)}
     return sorted(grams)
 
 
@@ -205,22 +230,23 @@ class TextStore:
         wanted = offset + limit
         hits = self._match(_phrase(query), wanted, exact=True)
         if len(hits) < wanted:
-            grams = _trigrams(query)
-            if len(grams) > 1:
+            fuzzy = _fuzzy_expression(query)
+            if fuzzy:
                 seen = {h.id for h in hits}
-                fuzzy = " OR ".join(_phrase(g) for g in grams)
                 # a loose query: keep only covers sharing at least a third of the query's trigrams
-                extra = self._match(fuzzy, wanted + len(seen), exact=False, min_share=(grams, 1 / 3))
+                extra = self._match(fuzzy, wanted + len(seen), exact=False, min_share=(_trigrams(query), 1 / 3))
                 hits += [h for h in extra if h.id not in seen]
         return [_with_snippet(hit, query) for hit in hits[offset:wanted]]
 
     def _match(self, expression: str, limit: int, *, exact: bool,
                min_share: tuple[list[str], float] | None = None) -> list[TextHit]:
-        sql = ("SELECT c.id, bm25(covers_fts) AS rank, c.text FROM covers_fts "
-               "JOIN covers c ON c.rowid = covers_fts.rowid WHERE covers_fts MATCH ? ORDER BY rank LIMIT ?")
+        # BM25 over at most CANDIDATES matches: ranking every match of a common word costs 100s of ms
+        # at 100k covers; beyond that many matches the first ones found are ranked (documented limit)
+        sql = ("SELECT c.id, m.rank, c.text FROM (SELECT rowid, bm25(covers_fts) AS rank FROM covers_fts "
+               "WHERE covers_fts MATCH ? LIMIT ?) m JOIN covers c ON c.rowid = m.rowid ORDER BY m.rank LIMIT ?")
         fetch = limit if min_share is None else limit * 4
         try:
-            rows = self._db.execute(sql, (expression, fetch)).fetchall()
+            rows = self._db.execute(sql, (expression, CANDIDATES, fetch)).fetchall()
         except sqlite3.OperationalError as exc:
             raise StoreError(f"text search for {expression!r} failed: {exc}") from exc
         hits = []
@@ -235,10 +261,10 @@ class TextStore:
 
     def _like(self, query: str, limit: int, offset: int) -> list[TextHit]:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._db.execute(
-            "SELECT id, text FROM covers WHERE text LIKE ? ESCAPE '\\' ORDER BY length(text), id LIMIT ? OFFSET ?",
-            (f"%{escaped}%", limit, offset)).fetchall()
-        return [TextHit(cid, 0.0, text, "", True) for cid, text in rows]
+        rows = self._db.execute("SELECT id, text FROM covers WHERE text LIKE ? ESCAPE '\\' LIMIT ?",
+                                (f"%{escaped}%", CANDIDATES)).fetchall()
+        rows.sort(key=lambda row: (len(row[1]), row[0]))  # shortest texts first: the query is more of them
+        return [TextHit(cid, 0.0, text, "", True) for cid, text in rows[offset:offset + limit]]
 
 
 def highlight(text: str, query: str, width: int = 80) -> str:
