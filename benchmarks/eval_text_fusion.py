@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("workspace", type=Path)
     parser.add_argument("--knn", action="store_true", help="also try the KNN vote as a third term")
     parser.add_argument("--quick", action="store_true", help="only the default text settings")
+    parser.add_argument("--line-confidence", default="0.5,0.7,0.85",
+                        help="minimum OCR line confidences to try for the text features (chosen on train OOF)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
@@ -103,6 +105,7 @@ def main() -> None:
     with text_store_for(workspace.root, readonly=True) as store:
         stored = store.get(covers["id"])
     texts = {cid: rec.text for cid, rec in stored.items()}
+    thresholds = [float(x) for x in args.line_confidence.split(",")] if not args.quick else [0.5]
     print(f"text store: {len(stored):,} of {len(covers):,} covers read "
           f"({sum(1 for r in stored.values() if r.error)} failures)")
 
@@ -122,26 +125,35 @@ def main() -> None:
     print(f"  {'all':<14} {coverage['all']:.1%}")
 
     # 1. text settings by out-of-fold accuracy over the whole train split (covers with text)
-    candidates = CANDIDATES[:1] if args.quick else CANDIDATES
+    candidates = [(settings, t) for t in thresholds for settings in (CANDIDATES[:1] if t != 0.5 else CANDIDATES)]
+    if args.quick:
+        candidates = candidates[:1]
     labels_train = np.array([index[g] for g in train_genres])
-    best_settings, best_acc, oof_rows = candidates[0], -1.0, []
-    oof_by: dict[TextModelSettings, tuple[np.ndarray, np.ndarray]] = {}
-    for settings in candidates:
+    best_acc, oof_rows = -1.0, []
+    oof_by: dict[tuple[TextModelSettings, float], tuple[np.ndarray, np.ndarray]] = {}
+    for settings, threshold in candidates:
         started = time.perf_counter()
-        oof, mask = out_of_fold_proba(train_texts, train_genres, classes, settings)
-        acc = accuracy(oof[mask], labels_train[mask])
-        oof_by[settings] = (oof, mask)
-        oof_rows.append({"settings": settings.to_dict(), "oof_accuracy_on_text_covers": acc})
-        print(f"  text OOF accuracy {acc:.3f}  {settings}  ({time.perf_counter() - started:.0f} s)")
+        at = [stored[i].text_at(threshold) if i in stored else "" for i in train_ids]
+        oof, mask = out_of_fold_proba(at, train_genres, classes, settings)
+        # scored over every train cover (no text: the train prior), so a threshold that drops covers pays
+        prior = np.bincount(labels_train, minlength=len(classes)) / len(labels_train)
+        acc = accuracy(np.where(mask[:, None], oof, prior), labels_train)
+        oof_by[(settings, threshold)] = (oof, mask)
+        oof_rows.append({"settings": settings.to_dict(), "line_confidence": threshold, "oof_accuracy": acc,
+                         "with_text": float(mask.mean())})
+        print(f"  text OOF accuracy {acc:.3f} (text on {mask.mean():.1%})  lines >= {threshold}  {settings}  "
+              f"({time.perf_counter() - started:.0f} s)")
         if acc > best_acc:
-            best_settings, best_acc = settings, acc
-    print(f"chosen text settings (train OOF): {best_settings}")
+            best_acc, (best_settings, best_threshold) = acc, (settings, threshold)
+    print(f"chosen text settings (train OOF): {best_settings}, lines >= {best_threshold}")
+    texts = {cid: rec.text_at(best_threshold) for cid, rec in stored.items()}
+    train_texts = [texts.get(i, "") for i in train_ids]
 
     # 2. fusion weights on the head's validation covers
     valid_ids, valid_genres = head_validation(workspace)
     path_of = dict(zip(covers["id"], covers["path"], strict=True))
     head_valid = head_proba(workspace, valid_ids, [path_of[i] for i in valid_ids])
-    oof, mask = oof_by[best_settings]
+    oof, mask = oof_by[(best_settings, best_threshold)]
     pos = {cid: r for r, cid in enumerate(train_ids)}
     rows = np.array([pos[i] for i in valid_ids])
     labels_valid = np.array([index[g] for g in valid_genres])
@@ -180,7 +192,8 @@ def main() -> None:
     print(f"  fused - head: {100 * (rows_out['fused head+text'] - rows_out['head']):+.1f} points")
     if args.json:
         args.json.write_text(json.dumps({
-            "coverage": coverage, "text_settings": best_settings.to_dict(), "oof": oof_rows,
+            "coverage": coverage, "text_settings": best_settings.to_dict(), "line_confidence": best_threshold,
+            "oof": oof_rows,
             "fusion": fusion_2.to_dict(), "fusion_knn": fusion_3.to_dict() if fusion_3 else None,
             "test": rows_out, "test_covers": len(test_ids),
             "test_genres": dict(Counter(test["genre"])),

@@ -120,3 +120,20 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path, c
         run_text_stage(clean, covers, settings=SETTINGS, workers=2)
         assert clean.dump() == after_kill
     assert len(after_kill) == len(covers) and all(row[3] for row in after_kill)
+
+
+def test_a_catalogued_workspace_is_read_and_covers_removed_from_it_are_forgotten(tmp_path: Path) -> None:
+    from coverlens.catalog import run_catalog
+    from coverlens.text.stage import read_workspace_text, text_store_for
+    from libraries import catalogued_library
+
+    workspace = catalogued_library(tmp_path, genres=2, per_genre=2, size=48)
+    first = read_workspace_text(workspace.root, settings=SETTINGS, workers=1)
+    assert (first.covers, first.read + first.failed, first.reused) == (4, 4, 0)
+    victim = sorted((tmp_path / "library").rglob("*.jpg"))[0]
+    victim.unlink()
+    run_catalog(workspace, tmp_path / "library")
+    again = read_workspace_text(workspace.root, settings=SETTINGS, workers=1)
+    assert (again.covers, again.read, again.reused) == (3, 0, 3)
+    with text_store_for(workspace.root, readonly=True) as store:
+        assert store.count() == 3

@@ -66,6 +66,10 @@ class CoverText:
     def failed(cls, cover_id: str, reader: str, error: str) -> CoverText:
         return cls(cover_id, reader, [], "", error)
 
+    def text_at(self, min_confidence: float) -> str:
+        """The joined text of the lines read with at least this confidence."""
+        return joined_text([line for line in self.lines if line.confidence >= min_confidence])
+
     @property
     def confidence(self) -> float:
         """Mean line confidence weighted by text length; 0 when nothing was read."""
