@@ -31,6 +31,7 @@ class Feed:
 
     consume: Consumer
     wanted: set[int] | None = None
+    with_rows: bool = False  # consume(cover indices, images): for models that use what is stored per cover
 
 
 @dataclass
@@ -99,7 +100,9 @@ def run_pass(
                 continue
             began = time.perf_counter()
             try:
-                out = np.asarray(feed.consume([im for _, im in chosen]))
+                images = [im for _, im in chosen]
+                out = np.asarray(feed.consume([i for i, _ in chosen], images) if feed.with_rows  # type: ignore[call-arg]
+                                 else feed.consume(images))
             except CoverlensError as exc:
                 result.failed[key] = str(exc)
                 continue

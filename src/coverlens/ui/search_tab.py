@@ -10,6 +10,7 @@ import gradio as gr
 from coverlens.defaults import SEARCH_K
 from coverlens.errors import CoverlensError, ImageError
 from coverlens.ui import formatting as fmt
+from coverlens.ui import search_words
 from coverlens.ui.common import Shell, cleared, guarded
 
 PAGE = SEARCH_K  # covers added by each press of "More covers"
@@ -39,11 +40,13 @@ def build(shell: Shell) -> None:
                 vote_scores = gr.Label(label="KNN vote over the neighbours", num_top_classes=5)
             vote = gr.Markdown(elem_id="search-vote")
             cluster = gr.Markdown(elem_id="search-cluster")
+            words = search_words.words_panel()
             evidence = gr.Gallery(label="Evidence: the neighbours that voted (genre · similarity)", columns=5,
                                   height="auto", fit_columns=False, elem_id="search-evidence")
             neighbours = gr.Gallery(label="Nearest covers (genre · similarity)", columns=5, height="auto",
                                     fit_columns=False,
                                     elem_id="search-neighbours")
+            search_words.find_panel(service)
 
     outputs = [message, query, head, vote, vote_scores, evidence, neighbours, cluster]
 
@@ -55,7 +58,7 @@ def build(shell: Shell) -> None:
             source = library_file(service, picked)
         else:
             return ("Upload a cover or pick one from the library.", *(None,) * (len(outputs) - 1))
-        result = service.search(source, k=int(k_value), embedder=embedder_name)
+        result = service.search(source, k=int(k_value), embedder=embedder_name, text=False)  # words: after
         return (
             fmt.search_notes(result), str(source), fmt.scores_label(result.head), fmt.vote_markdown(result.vote),
             fmt.scores_label(result.vote.scores) if result.vote else None,
@@ -75,6 +78,7 @@ def build(shell: Shell) -> None:
         search, inputs, outputs, api_visibility="private")
     more_button.click(more, k, k, api_name="more").then(search, inputs, outputs, api_visibility="private")
     shell.on_change(lambda: library_choices(service), pick)
+    search_words.wire_words(service, words, upload, pick, search_button, library_file)
 
 
 def embedder_radio(service: Any, **kwargs: Any) -> gr.Radio:
