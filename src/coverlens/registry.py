@@ -359,7 +359,8 @@ def builtin_registry() -> Registry:
                             check=text_signals.text_check, stamp=text_signals.text_stamp),
                  SignalSpec("fused", "head fused with the text model", text_signals.build_fused, EvalRow(
                             "fused", "fused: head + text model", missing="no text model (run `coverlens train`)"),
-                            check=text_signals.fused_check, stamp=text_signals.fused_stamp)],
+                            check=lambda ctx: text_signals.text_check(ctx) or _needs_model(ctx),
+                            stamp=lambda ctx: (model_stamp(ctx), text_signals.text_stamp(ctx)))],
         embedders=[
             # not offered nor indexed: the notebook's baseline row of the evaluation only
             EmbedderSpec("imagenet", "ImageNet mobilenet_v2 body", _imagenet, offered=False, indexed=False,

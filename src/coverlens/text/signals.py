@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from coverlens.errors import ModelError
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from coverlens.registry import BuildContext
     from coverlens.text.ocr import OcrReader, TextLine
     from coverlens.text.training import TextSignal
     from coverlens.workspace import Workspace
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 NO_TEXT_MODEL = ("no text model; run `coverlens train` (or `coverlens train --text-only`) after `coverlens index` "
                  "has read the covers' text")
 PRIOR_KEY = "train_genre_shares"  # in the text model sidecar's `trained_on`
+HEAD_SHA_KEY = "head_model_sha256"  # the fastai model the fusion weights were chosen beside
 
 
 class WarmReader:
@@ -55,6 +55,13 @@ class WarmReader:
     @property
     def built(self) -> bool:
         return self._reader is not None
+
+
+class BuildContext(Protocol):
+    """What these builders use of `coverlens.registry.BuildContext` (named here: no import cycle)."""
+
+    workspace: Workspace
+    signal: Any
 
 
 _SHARED = WarmReader()
@@ -90,20 +97,8 @@ def text_stamp(ctx: BuildContext) -> Hashable:
     return tuple(p.stat().st_mtime_ns if p.exists() else None for p in text_files(ctx.workspace))
 
 
-def fused_stamp(ctx: BuildContext) -> Hashable:
-    from coverlens.registry import model_stamp
-
-    return (model_stamp(ctx), text_stamp(ctx))
-
-
 def text_check(ctx: BuildContext) -> str | None:
     return None if all(p.exists() for p in text_files(ctx.workspace)) else NO_TEXT_MODEL
-
-
-def fused_check(ctx: BuildContext) -> str | None:
-    from coverlens.registry import NO_MODEL, has_model
-
-    return text_check(ctx) or (None if has_model(ctx.workspace) else NO_MODEL)
 
 
 class TextGenreSignal:
@@ -183,7 +178,6 @@ def build_text(ctx: BuildContext) -> TextGenreSignal:
 def build_fused(ctx: BuildContext) -> FusedGenreSignal:
     """Refused when the weights were chosen beside another fastai model (retrained since)."""
     from coverlens.text.model import SIDECAR_FILE
-    from coverlens.text.workspace_training import HEAD_SHA_KEY
     from coverlens.workspace import read_json
 
     assert ctx.signal is not None, "signals are built through Kept"

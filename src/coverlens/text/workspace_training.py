@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from coverlens.evaluate.passes import Progress
     from coverlens.workspace import Workspace
 
-HEAD_SHA_KEY = "head_model_sha256"
-
 
 @dataclass
 class TextTraining:
@@ -70,7 +68,7 @@ def train_text_signal(workspace: Workspace, classifier: Any, *, progress: Progre
     from coverlens.classifier.model_file import read_sidecar
     from coverlens.classifier.train import training_covers
     from coverlens.text.model import has_text
-    from coverlens.text.signals import PRIOR_KEY, stored_texts
+    from coverlens.text.signals import HEAD_SHA_KEY, PRIOR_KEY, stored_texts
     from coverlens.text.store import text_db_path
     from coverlens.text.training import fit_text_signal, head_validation, save_text_signal
 
