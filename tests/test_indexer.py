@@ -59,8 +59,8 @@ def test_index_then_second_run_does_nothing(workspace: Workspace) -> None:
     assert collection.ids() == catalog_ids(workspace)
     first = distinct_covers(load_catalog(workspace)).iloc[0]
     got = collection.fetch([first["id"]])
-    assert got.metadatas[0] == {"path": first["path"], "genre": first["genre"], "genres": first["genres"],
-                                "split": first["split"], "width": 40, "height": 40}
+    assert got.metadatas[0] == {"path": first["path"], "source": "file", "genre": first["genre"],
+                                "genres": first["genres"], "split": first["split"], "width": 40, "height": 40}
     lib = workspace.root.parent / "lib"
     np.testing.assert_allclose(got.vectors[0], fake.embed([Image.open(lib / first["path"])])[0], atol=1e-6)
 

@@ -136,6 +136,7 @@ def test_status_header_names_the_clip_note(ready: Running) -> None:
 def test_overview_has_counts_chart_and_problem_tables(ready: Running) -> None:
     message, summary, chart, genres, problems, duplicates, conflicts, placeholders = ready.call(api="overview")
     assert message == "" and "unreadable" in summary and "48x48" in summary
+    assert "**2** unlabelled" in summary and "source: **music**" in summary  # the library's kind, by name
     assert [row[0] for row in genres["data"]] == ["ambient", "country", "hiphop"]
     assert chart is not None
     assert problems["data"] == [["ambient/broken.png", "ambient", "not an image (fake)"]]
@@ -183,6 +184,27 @@ def test_suspects_and_their_evidence(ready: Running) -> None:
     assert captions(evidence)[0] == f"suspect · filed {gb}" and len(evidence) == 3
 
 
+def test_suggestions_list_covers_evidence_and_the_csv(ready: Running, tmp_path: Path) -> None:
+    import pandas as pd
+
+    (a, _), (b, gb) = ready.service.covers[0], ready.service.covers[-1]
+    message, table, gallery, csv_file = ready.call("clip", api="suggest")
+    assert ready.service.calls[-1][0] == "suggest" and ready.service.calls[-1][1]["embedder"] == "clip"
+    assert "**1** suggestions for the **1** unlabelled" in message and "fake suggestions" in message
+    assert [row[:5] for row in table["data"]] == [["unlabelled", a, "-", VOTE_GENRE, 0.8],
+                                                  ["suspect", b, gb, HEAD_GENRE, 0.75]]
+    assert table["data"][0][5].startswith(f"head {VOTE_GENRE} 70% · vote {VOTE_GENRE} 90%")
+    assert captions(gallery) == [f"{VOTE_GENRE} · 80% · {a}", f"{HEAD_GENRE} · 75% · {b}"]
+    downloaded = tmp_path / "suggestions.csv"
+    downloaded.write_bytes(httpx.get(f"{ready.url}/gradio_api/file={csv_file['path']}").content)
+    frame = pd.read_csv(downloaded, keep_default_na=False)
+    assert list(frame["path"]) == [a, b] and list(frame["suggested_genre"]) == [VOTE_GENRE, HEAD_GENRE]
+    # opening the tab again shows the suggestions written, without running them again
+    calls = len(ready.service.calls)
+    message, table, gallery, csv_file = ready.call(api="suggestions")
+    assert len(ready.service.calls) == calls and len(table["data"]) == 2 and csv_file is not None
+
+
 def test_nothing_exists_yet_every_tab_says_what_to_do(empty: Running, tmp_path: Path) -> None:
     assert NEXT_STEP_EMPTY in empty.call(api="engine_status")
     message, *rest = empty.call(None, None, 5, "finetuned", api="search")
@@ -200,6 +222,8 @@ def test_nothing_exists_yet_every_tab_says_what_to_do(empty: Running, tmp_path: 
     assert "No evaluation yet" in message and NEXT_STEP_EMPTY in message and f1 is None
     assert "coverlens catalog" in empty.call(api="run_evaluation")[0]
     assert "coverlens catalog" in empty.call("finetuned", api="suspects")[0]
+    assert "No suggestions yet" in empty.call(api="suggestions")[0]
+    assert "coverlens catalog" in empty.call("finetuned", api="suggest")[0]
     assert "coverlens catalog" in empty.call(api="index")
     # a library catalogued from the app becomes servable (and nothing else does)
     library = tmp_path / "new-library"

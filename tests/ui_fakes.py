@@ -16,7 +16,16 @@ from PIL import Image, ImageDraw
 from coverlens.catalog import CatalogSummary
 from coverlens.classifier import TrainConfig, TrainResult
 from coverlens.classifier.predict import Prediction
-from coverlens.defaults import CLUSTER_MEMBERS, DUPLICATE_THRESHOLD, PREDICT_TOP_K, SEARCH_K, SUSPECT_MIN_SHARE, VOTE_K
+from coverlens.defaults import (
+    BATCH_SIZE,
+    CLUSTER_MEMBERS,
+    DUPLICATE_THRESHOLD,
+    PREDICT_TOP_K,
+    SEARCH_K,
+    SUGGEST_MIN_CONFIDENCE,
+    SUSPECT_MIN_SHARE,
+    VOTE_K,
+)
 from coverlens.errors import ModelError, StoreError, WorkspaceError
 from coverlens.evaluate import EvaluationReport
 from coverlens.images import MAX_UPLOAD_BYTES, open_image
@@ -40,6 +49,8 @@ from coverlens.service_api import (
     TextEvidence,
     TextMatch,
 )
+from coverlens.suggest import SUSPECT, UNLABELLED, CoverFacts, Suggestion
+from coverlens.suggest_job import SuggestReport, read_suggestions, write_suggestions
 from coverlens.text.workspace_training import TextTraining
 from coverlens.workspace import Workspace
 
@@ -113,6 +124,13 @@ class FakeService:
     def cover_path(self, relpath: str) -> Path:
         self._require()
         return self.library / relpath
+
+    def cover_image(self, relpath: str, source: str = "file") -> Path | Image.Image:
+        path = self.cover_path(relpath)
+        return path if source == "file" else Image.open(path).convert("RGB")  # the fake embeds nothing
+
+    def library_cover(self, relpath: str) -> Source:
+        return self.cover_path(relpath)
 
     def library_covers(self, limit: int = 200) -> list[tuple[str, str]]:
         self._require()
@@ -191,6 +209,7 @@ class FakeService:
             problems=[{"path": "ambient/broken.png", "genre": "ambient", "reason": "not an image (fake)"}],
             duplicate_groups=[CopyGroup("dup0123456789abcdef", 2, ["ambient", "hiphop"], [a, b])],
             label_conflicts=[CopyGroup("dup0123456789abcdef", 2, ["ambient", "hiphop"], [a, b])],
+            unlabelled={"files": 2, "distinct": 2, "unreadable": 0}, source="music",
         )
 
     def inspect(self, placeholder_min: int | None = None) -> InspectJob:
@@ -227,7 +246,8 @@ class FakeService:
     def clusters(self, embedder: str | None = None) -> ClusterReport | None:
         return self._cluster_report(embedder or EMBEDDERS[0]) if self.ready else None
 
-    def run_clusters(self, embedder: str | None = None, **params: Any) -> ClusterJob:
+    def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,
+                     **params: Any) -> ClusterJob:
         if not self.ready:
             raise StoreError("nothing indexed yet for finetuned; run `coverlens index` first")
         reports = self.workspace.reports_dir
@@ -274,6 +294,27 @@ class FakeService:
             raise WorkspaceError("evaluation needs a catalog; run `coverlens catalog LIBRARY` first")
         return EvaluationReport(str(self.workspace.root), sorted({g for _, g in self.covers}), 4, 4,
                                 len(self.covers), {}, [], files={"markdown": str(self.evaluation_files()["table_md"])})
+
+    # --- suggestions ---------------------------------------------------------------------
+
+    def suggest(self, progress: Callable[[float, str], None] | None = None, *, embedder: str | None = None,
+                k: int = VOTE_K, min_confidence: float = SUGGEST_MIN_CONFIDENCE,
+                batch_size: int = BATCH_SIZE) -> SuggestReport:
+        """Two canned suggestions (an unlabelled cover, a suspect), written by the real writer."""
+        self._require()
+        self.calls.append(("suggest", {"embedder": embedder, "k": k, "min_confidence": min_confidence}))
+        (a, _), (b, gb) = self.covers[0], self.covers[-1]
+        evidence = [self._hit(i, 0.9) for i in (7, 8)]
+        found = [Suggestion(UNLABELLED, CoverFacts("u0", a, "file", ""), VOTE_GENRE, 0.8, ["head", "vote"],
+                            {"head": [(VOTE_GENRE, 0.7), (HEAD_GENRE, 0.2)]}, 0.9, VOTE_GENRE, evidence),
+                 Suggestion(SUSPECT, CoverFacts("s0", b, "file", gb, gb), HEAD_GENRE, 0.75, ["head", "vote"],
+                            {"head": [(HEAD_GENRE, 0.8)]}, 0.7, HEAD_GENRE, evidence)]
+        report = SuggestReport(found, sorted({g for _, g in self.covers}), ["head"], 1, ["fake suggestions"],
+                               {"embedder": embedder, "k": k, "min_confidence": min_confidence})
+        return write_suggestions(report, self.workspace.reports_dir)
+
+    def suggestions(self) -> dict[str, Any] | None:
+        return read_suggestions(self.workspace.reports_dir)
 
     # --- suspects ------------------------------------------------------------------------
 

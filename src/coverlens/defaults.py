@@ -16,6 +16,9 @@ SUSPECT_MIN_SHARE = 0.7  # vote share for another genre that makes a cover a lab
 DUPLICATE_THRESHOLD = 0.97  # cosine similarity from which two covers are near-duplicates
 SUSPECTS_LIMIT = 20  # rows of each list the CLI prints (the reports hold all)
 
+# Suggestions
+SUGGEST_MIN_CONFIDENCE = 0.6  # the engine's confidence from which a labelled cover's genre is doubted
+
 # Batches
 BATCH_SIZE = 64  # covers per read/embed/write batch (indexing) and per model call (evaluation)
 MODEL_BATCH_SIZE = 64  # images per forward pass inside an embedder or the classifier

@@ -45,6 +45,7 @@ class LibraryOverview:
     near_duplicate_groups: int = 0
     near_duplicate_covers: int = 0
     unlabelled: dict[str, int] = field(default_factory=lambda: {"files": 0, "distinct": 0, "unreadable": 0})
+    source: str = ""  # the library's kind (folders, csv, music, calibre), as library.json records it
 
 
 def _groups(ok: pd.DataFrame, ids: pd.Index) -> list[CopyGroup]:

@@ -19,8 +19,7 @@ from coverlens.workspace import read_json
 
 if TYPE_CHECKING:
     from coverlens.catalog import CatalogSummary
-    from coverlens.service import CoverlensService
-    from coverlens.service_api import ProgressCallback
+    from coverlens.service_api import CoverlensAPI, ProgressCallback
     from coverlens.workspace import Workspace
 
 
@@ -58,7 +57,7 @@ def _catalog_has_covers(workspace: Workspace) -> bool:
     return any(row["status"] == "ok" for row in read_rows(workspace.catalog_file))
 
 
-def follow_library(service: CoverlensService, progress: ProgressCallback | None = None) -> CatalogSummary:
+def follow_library(service: CoverlensAPI, progress: ProgressCallback | None = None) -> CatalogSummary:
     """Re-catalog the recorded library (its root, manifest, source and options from library.json)."""
     from coverlens.catalog import EmptyLibraryError
 

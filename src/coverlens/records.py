@@ -12,8 +12,9 @@ class Hit:
     id: str
     similarity: float  # cosine similarity in [-1, 1]; higher is closer
     path: str  # relative to the library root
-    genre: str
+    genre: str  # "" for an unlabelled cover (it never votes)
     split: str
+    source: str = "file"  # where the picture is inside `path` (see `coverlens.sources.read_cover`)
 
 
 @dataclass(frozen=True)

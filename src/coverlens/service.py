@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, VOTE_K
+from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, SUGGEST_MIN_CONFIDENCE, VOTE_K
 from coverlens.errors import CoverlensError, FileSystemError, ImageError, ModelError, StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
 from coverlens.records import Vote
@@ -36,11 +36,14 @@ from coverlens.service_text import TextJobs, text_wanted
 from coverlens.workspace import Workspace, read_json
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from coverlens.catalog import CatalogSummary
     from coverlens.classifier import TrainConfig, TrainResult
     from coverlens.embedders import Embedder
     from coverlens.inspect_report import LibraryOverview
     from coverlens.store import CoverCollection, CoverStore
+    from coverlens.suggest_job import SuggestReport
 
 __all__ = ["ClusterPlacement", "CoverlensService", "EngineStatus", "SearchResult", "iterate_with"]
 
@@ -137,6 +140,27 @@ class CoverlensService(StoredJobs, TextJobs):
             raise WorkspaceError(f"{relpath}: outside the library")
         return path
 
+    def cover_image(self, relpath: str, source: str = "file") -> Path | Image.Image:
+        """What the app shows for a catalogued cover: its file, or the picture embedded in it, decoded
+        (label it with `coverlens.sources.cover_name(relpath, source)`)."""
+        from coverlens.sources import FILE, open_cover
+
+        path = self.cover_path(relpath)  # refuses a path outside the library
+        if source in ("", FILE):
+            return path
+        return open_cover(self.library_root() or path.parent, relpath, source)
+
+    def library_cover(self, relpath: str) -> Source:
+        """A catalogued cover as a search query: its file, or the bytes of the picture embedded in it."""
+        from coverlens.catalog import distinct_covers, load_catalog
+        from coverlens.sources import FILE, read_cover
+
+        path = self.cover_path(relpath)
+        covers = distinct_covers(load_catalog(self.workspace))
+        sources = covers.loc[covers["path"] == relpath, "source"]
+        source = str(sources.iloc[0]) if len(sources) else FILE
+        return path if source in ("", FILE) else read_cover(self.library_root() or path.parent, relpath, source)
+
     def library_covers(self, limit: int = 200) -> list[tuple[str, str]]:
         from coverlens.catalog import distinct_covers, load_catalog
 
@@ -159,7 +183,10 @@ class CoverlensService(StoredJobs, TextJobs):
         from coverlens.catalog import load_catalog
         from coverlens.inspect_report import overview
 
-        return overview(load_catalog(self.workspace))
+        view = overview(load_catalog(self.workspace))
+        if self.workspace.library_file.exists():
+            view.source = str(read_json(self.workspace.library_file).get("source") or "folders")
+        return view
 
     def inspect(self, placeholder_min: int | None = None) -> InspectJob:
         from coverlens.catalog import load_catalog
@@ -309,6 +336,34 @@ class CoverlensService(StoredJobs, TextJobs):
         cluster_id, strength = place_cover(model, vector)
         dominant = next((c.dominant_genre for c in report.clusters if c.cluster_id == cluster_id), "")
         return ClusterPlacement(cluster_id, dominant, strength)
+
+    # -- suggestions -------------------------------------------------------------------------------
+    def suggest(self, progress: ProgressCallback | None = None, *, embedder: str | None = None, k: int = VOTE_K,
+                min_confidence: float = SUGGEST_MIN_CONFIDENCE, batch_size: int = BATCH_SIZE) -> SuggestReport:
+        """Genre suggestions for unlabelled and suspect covers, from every registered genre signal that
+        can be had and the KNN vote over `embedder`'s stored vectors; writes reports/suggestions.*."""
+        from coverlens.completeness import collection_warnings
+        from coverlens.locks import workspace_writer
+        from coverlens.suggest_job import available_signals, run_suggest
+
+        self.workspace.require_catalog()
+        name = self._name(embedder)
+        with workspace_writer(self.workspace, "suggest"):  # it writes the suggestions reports
+            signals, notes = available_signals(self.registry, self.kept)
+            try:
+                collection = self.stored_collection(name)
+                stored, notes = collection.fetch(), [*notes, *collection_warnings(collection)]
+            except CoverlensError as exc:
+                stored, notes = None, [*notes, str(exc)]
+            return run_suggest(self.workspace, signals=signals, stored=stored, embedder=name, k=k,
+                               min_confidence=min_confidence, batch_size=batch_size, notes=notes,
+                               progress=iterate_with(progress, "suggest"))
+
+    def suggestions(self) -> dict[str, Any] | None:
+        """The last suggestions written (reports/suggestions.json), or None."""
+        from coverlens.suggest_job import read_suggestions
+
+        return read_suggestions(self.workspace.reports_dir)
 
     # -- jobs --------------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,

@@ -76,8 +76,9 @@ class StoredJobs:
         rows = rows[:limit]
         stored = self.stored_collection(name).fetch([r["id"] for r in rows])
         meta = dict(zip(stored.ids, stored.metadatas, strict=True))
-        return [Hit(r["id"], float(r["probability"]), str(meta.get(r["id"], {}).get("path", "")),
-                    str(meta.get(r["id"], {}).get("genre", "")), str(meta.get(r["id"], {}).get("split", "")))
+        return [Hit(r["id"], float(r["probability"]), str(meta[r["id"]].get("path", "")),
+                    str(meta[r["id"]].get("genre", "")), str(meta[r["id"]].get("split", "")),
+                    str(meta[r["id"]].get("source") or "file"))
                 for r in rows if r["id"] in meta]
 
     # -- suspects ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "coverlens.cli.text_commands",
     "coverlens.cli.app_commands",
     "coverlens.cli.eval_commands",
+    "coverlens.cli.suggest_commands",
 )
 
 

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mislabelled", type=non_negative_int, default=0,
                    help="extra covers drawn in another genre's style (label noise for `suspects`)")
     p.add_argument("--near-duplicates", type=non_negative_int, default=0, help="covers that get a re-encoded copy")
+    p.add_argument("--unlabelled", type=non_negative_int, default=0,
+                   help="covers with no genre, at the root (their hidden genres go to hidden-genres.csv, "
+                   "to score `coverlens suggest`)")
     p.set_defaults(handler=cmd_sample_library)
 
     p = subparsers.add_parser("catalog", help="catalog a library folder (or --manifest CSV) into the workspace")
@@ -61,8 +64,10 @@ def cmd_sample_library(args: argparse.Namespace) -> int:
 
     paths = make_sample_library(args.directory, genres=args.genres, per_genre=args.per_genre,
                                 size=args.size, seed=args.seed, overwrite=args.overwrite, progress=True,
-                                mislabelled=args.mislabelled, near_duplicates=args.near_duplicates)
-    print(f"wrote {len(paths)} covers in {args.genres} genre folders under {args.directory}")
+                                mislabelled=args.mislabelled, near_duplicates=args.near_duplicates,
+                                unlabelled=args.unlabelled)
+    hidden = f" ({args.unlabelled} unlabelled at the root; their genres: hidden-genres.csv)" if args.unlabelled else ""
+    print(f"wrote {len(paths)} covers in {args.genres} genre folders under {args.directory}{hidden}")
     return 0
 
 

@@ -23,6 +23,7 @@ from coverlens.cli.common import (
 )
 from coverlens.defaults import DUPLICATE_THRESHOLD, SEARCH_K, SUSPECT_MIN_SHARE, SUSPECTS_LIMIT, VOTE_K
 from coverlens.search.clusters import DEFAULT_PCA_DIM
+from coverlens.sources import cover_name
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -77,11 +78,11 @@ def cmd_similar(args: argparse.Namespace) -> int:
         service.close()
     warn(warnings)
     if args.json:
-        rows = hits_as_dicts([f.hit for f in found], [str(f.path) for f in found])
+        rows = hits_as_dicts([f.hit for f in found], [cover_name(f.path, f.hit.source) for f in found])
         print(json.dumps([{**row, "warnings": warnings} for row in rows] if warnings else rows, indent=2))
         return 0
     for cover in found:
-        print(f"{cover.hit.similarity:.4f}\t{cover.path}")
+        print(f"{cover.hit.similarity:.4f}\t{cover_name(cover.path, cover.hit.source)}")
     return 0
 
 
@@ -128,11 +129,12 @@ def cmd_suspects(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(suspects):,} covers whose {args.k} nearest covers vote >= {args.min_share:.0%} for another genre:")
     print_table([{"share": f"{s.vote_share:.0%}", "filed as": s.genre, "neighbours say": s.voted_genre,
-                  "path": str(show(s.path))} for s in suspects[: args.limit]])
+                  "path": cover_name(show(s.path), s.source)} for s in suspects[: args.limit]])
     print()
     print(f"{len(pairs):,} near-duplicate pairs (similarity >= {args.threshold}):")
-    print_table([{"similarity": f"{p.similarity:.4f}", "a": str(show(p.a_path)), "genre a": p.a_genre,
-                  "b": str(show(p.b_path)), "genre b": p.b_genre} for p in pairs[: args.limit]])
+    print_table([{"similarity": f"{p.similarity:.4f}", "a": cover_name(show(p.a_path), p.a_source),
+                  "genre a": p.a_genre, "b": cover_name(show(p.b_path), p.b_source), "genre b": p.b_genre}
+                 for p in pairs[: args.limit]])
     print()
     print(f"report: {found.markdown}")
     print(f"json: {found.json}")

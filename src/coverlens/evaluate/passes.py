@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverlens.errors import CoverlensError, ImageError
-from coverlens.images import open_image
+from coverlens.sources import FILE, cover_name, open_cover
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +25,22 @@ Consumer = Callable[[list["Image.Image"]], Any]  # images -> (n, d) array
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
 
 
+@dataclass(frozen=True)
+class CoverRef:
+    """A library cover as the one cover reader opens it: the file (relative to `root`) and where
+    the picture is inside it, so pictures embedded in audio files are scored like image files."""
+
+    root: Path
+    path: str
+    source: str = FILE
+
+    def open(self) -> Image.Image:
+        return open_cover(self.root, self.path, self.source)
+
+    def __str__(self) -> str:
+        return cover_name(self.root / self.path, self.source)
+
+
 @dataclass
 class Feed:
     """A model fed by the pass; `wanted` limits it to some covers (indices into the pass's paths)."""
@@ -32,6 +48,15 @@ class Feed:
     consume: Consumer
     wanted: set[int] | None = None
     with_rows: bool = False  # consume(cover indices, images): for models that use what is stored per cover
+
+
+def signal_feed(model: Any, ids: Sequence[str], tta: bool = False) -> Feed:
+    """A genre signal's feed: `predict_covers(cover ids, images)` where the signal offers it (it then uses
+    what is stored per cover, e.g. the words read), else `predict_proba(images)`. `ids[i]` names cover i."""
+    if hasattr(model, "predict_covers"):
+        return Feed(lambda rows, images: model.predict_covers([ids[r] for r in rows], images, tta=tta),
+                    with_rows=True)
+    return Feed(lambda images: model.predict_proba(images, tta=tta))
 
 
 @dataclass
@@ -45,14 +70,14 @@ class PassResult:
     wall_seconds: float = 0.0
 
 
-def _open(path: Path) -> tuple[Image.Image | None, str]:
+def _open(cover: CoverRef) -> tuple[Image.Image | None, str]:
     try:
-        return open_image(path), ""
+        return cover.open(), ""
     except ImageError as exc:
         return None, exc.reason
 
 
-def _decode_ahead(paths: Sequence[Path], indices: Sequence[int], workers: int,
+def _decode_ahead(paths: Sequence[CoverRef], indices: Sequence[int], workers: int,
                   lookahead: int) -> Iterator[tuple[int, tuple[Image.Image | None, str]]]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         todo = iter(indices)
@@ -70,7 +95,7 @@ def _decode_ahead(paths: Sequence[Path], indices: Sequence[int], workers: int,
 
 
 def run_pass(
-    paths: Sequence[Path],
+    paths: Sequence[CoverRef],
     feeds: dict[str, Feed],
     *,
     batch_size: int = 64,

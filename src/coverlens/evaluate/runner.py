@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverlens.defaults import BASELINE_K, BATCH_SIZE, EVAL_K
 from coverlens.errors import ArgumentError, WorkspaceError
 from coverlens.evaluate.methods import MAJORITY, Method, align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics
-from coverlens.evaluate.passes import Feed, PassResult, Progress, run_pass
+from coverlens.evaluate.passes import CoverRef, Feed, PassResult, Progress, run_pass, signal_feed
 from coverlens.evaluate.report import EvaluationReport, MethodResult, write_report
 from coverlens.evaluate.sources import StoredReferences, VectorSource, chroma_vector_source
 
@@ -32,17 +31,21 @@ if TYPE_CHECKING:
 @dataclass
 class Split:
     ids: list[str]
-    paths: list[Path]
+    paths: list[CoverRef]  # each opened with the one cover reader (embedded pictures too)
     labels: np.ndarray  # class indices
 
 
 def load_splits(workspace: Workspace, *, limit: int | None, seed: int) -> tuple[list[str], Split, Split, int]:
-    """(classes, train, test, held-out count) from the catalog; `limit` samples the test covers."""
+    """(classes, train, test, held-out count) from the catalog; `limit` samples the test covers.
+
+    Only labelled covers count: unlabelled ones (split "unlabelled") are never scored and their
+    empty genre is never a class.
+    """
     import numpy as np
 
-    from coverlens.catalog import distinct_covers, library_root, load_catalog
+    from coverlens.catalog import distinct_covers, labelled_covers, library_root, load_catalog
 
-    covers = distinct_covers(load_catalog(workspace))
+    covers = labelled_covers(distinct_covers(load_catalog(workspace)))
     root = library_root(workspace)
     train, test = covers[covers["split"] == "train"], covers[covers["split"] == "test"]
     if test.empty or train.empty:
@@ -55,7 +58,8 @@ def load_splits(workspace: Workspace, *, limit: int | None, seed: int) -> tuple[
     index = {genre: i for i, genre in enumerate(classes)}
 
     def split(frame: Any) -> Split:
-        return Split(list(frame["id"]), [root / p for p in frame["path"]],
+        return Split(list(frame["id"]), [CoverRef(root, str(p), str(s or "file"))
+                                         for p, s in zip(frame["path"], frame["source"], strict=True)],
                      np.array([index[g] for g in frame["genre"]], dtype=np.int64))
 
     return classes, split(train), split(test), held_out
@@ -136,11 +140,7 @@ def run_evaluation(
                           batch_size=batch_size, progress=progress("train covers") if progress else None)
     test_feeds = {slug: Feed(e.embed) for slug, e in vectors_of.items() if slug not in train_pass.failed}
     for slug, model in models.items():
-        if hasattr(model, "predict_covers"):  # a signal that reads what is stored per cover (the words)
-            test_feeds[slug] = Feed(lambda rows, images, model=model: model.predict_covers(
-                [test.ids[r] for r in rows], images, tta=tta), with_rows=True)
-        else:
-            test_feeds[slug] = Feed(lambda images, model=model: model.predict_proba(images, tta=tta))
+        test_feeds[slug] = signal_feed(model, test.ids, tta)
     test_pass = run_pass(test.paths, test_feeds, batch_size=batch_size,
                          progress=progress("test covers") if progress else None)
     kept = test_pass.decoded if test_feeds else list(range(len(test.ids)))  # the chance row needs no image

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from coverlens.errors import ImageError
-from coverlens.images import open_image
 from coverlens.indexer.plan import Cover
+from coverlens.sources import cover_name, open_cover
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -48,7 +48,7 @@ Preparer = Callable[[list[Cover], list["Image.Image"]], Any]
 class ReadBatch:
     covers: list[Cover]  # the readable covers of the batch, aligned with `images`
     images: list[Image.Image]
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (cover name, reason)
     prepared: list[Any] = field(default_factory=list)  # one result per preparer (None: no preparer)
     seconds: float = 0.0  # wall time the reader spent on this batch (decode + prepare)
 
@@ -59,19 +59,20 @@ def default_readers() -> int:
 
 def read_batch(root: Path, covers: Sequence[Cover], pool: ThreadPoolExecutor,
                preparers: Sequence[Preparer | None] = ()) -> ReadBatch:
-    """Open a batch of covers (an unreadable file is recorded, not raised), then run the preparers."""
+    """Open a batch of covers through the one cover reader (embedded pictures too; an unreadable
+    cover is recorded, not raised), then run the preparers."""
     started = time.perf_counter()
 
     def load(cover: Cover) -> Image.Image | ImageError:
         try:
-            return open_image(root / cover.path)
+            return open_cover(root, cover.path, cover.source)
         except ImageError as exc:
             return exc
 
     batch = ReadBatch([], [])
     for cover, result in zip(covers, pool.map(load, covers), strict=True):
         if isinstance(result, ImageError):
-            batch.failures.append((cover.path, result.reason))
+            batch.failures.append((cover_name(cover.path, cover.source), result.reason))
         else:
             batch.covers.append(cover)
             batch.images.append(result)

@@ -21,19 +21,26 @@ class Cover:
     id: str
     path: str  # relative to the library root
     metadata: dict[str, Any]
+    source: str = "file"  # where the picture is inside `path` (see `coverlens.sources.read_cover`)
 
 
 def cover_metadata(row: dict[str, Any]) -> dict[str, Any]:
-    """The metadata stored with a cover's vector (what search results and filters need)."""
-    return {"path": str(row["path"]), "genre": str(row["genre"]), "genres": str(row["genres"]),
-            "split": str(row["split"]), "width": int(row["width"]), "height": int(row["height"])}
+    """The metadata stored with a cover's vector (what search results and filters need).
+
+    `source` lets every reader of the store open an embedded picture through `read_cover`; an
+    unlabelled cover is stored with genre "" and split "unlabelled" (it never votes).
+    """
+    return {"path": str(row["path"]), "source": str(row.get("source") or "file"), "genre": str(row["genre"]),
+            "genres": str(row["genres"]), "split": str(row["split"]), "width": int(row["width"]),
+            "height": int(row["height"])}
 
 
 def covers_from_catalog(distinct: pd.DataFrame) -> dict[str, Cover]:
     """id -> Cover for each row of `coverlens.catalog.distinct_covers`."""
     covers = {}
     for row in distinct.to_dict("records"):
-        covers[str(row["id"])] = Cover(str(row["id"]), str(row["path"]), cover_metadata(row))
+        metadata = cover_metadata(row)
+        covers[str(row["id"])] = Cover(str(row["id"]), str(row["path"]), metadata, metadata["source"])
     return covers
 
 

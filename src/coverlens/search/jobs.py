@@ -70,9 +70,10 @@ def suspects_of_stored(workspace: Workspace, stored: StoredVectors, embedder: st
 
     ids, genres, paths = stored.ids, metadata_column(stored, "genre"), metadata_column(stored, "path")
     filed = [g or genres[i] for i, g in enumerate(metadata_column(stored, "genres"))]
+    sources = [s or "file" for s in metadata_column(stored, "source")]
     suspects = find_label_suspects(stored.vectors, ids, genres, paths, k=k, min_share=min_share,
-                                   splits=metadata_column(stored, "split"), filed_genres=filed)
-    pairs = find_near_duplicates(stored.vectors, ids, genres, paths, threshold=threshold)
+                                   splits=metadata_column(stored, "split"), filed_genres=filed, sources=sources)
+    pairs = find_near_duplicates(stored.vectors, ids, genres, paths, threshold=threshold, sources=sources)
     params = {"embedder": embedder, "covers": len(ids), "k": k, "min_share": min_share, "threshold": threshold}
     extra = {"show_path": show_path} if show_path else {}
     markdown, data = write_suspects_report(workspace.reports_dir, embedder, suspects, pairs, params, **extra)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from coverlens.search.suspects import LabelSuspect, NearDuplicatePair
+from coverlens.sources import cover_name
 from coverlens.workspace import write_json_atomic, write_text_atomic
 
 MARKDOWN_ROWS = 200
@@ -45,7 +46,7 @@ def suspects_markdown(
         lines += ["| cover | filed as | neighbours say | share | closest neighbours |", "|---|---|---|---|---|"]
         for s in suspects[:rows]:
             closest = "; ".join(f"{h.genre} {h.similarity:.3f}" for h in s.evidence[:3])
-            lines.append(f"| `{_cell(show_path(s.path))}` | {s.genre} | {s.voted_genre} | "
+            lines.append(f"| `{_cell(cover_name(show_path(s.path), s.source))}` | {s.genre} | {s.voted_genre} | "
                          f"{s.vote_share:.0%} | {closest} |")
     else:
         lines.append("none")
@@ -54,8 +55,8 @@ def suspects_markdown(
     if pairs:
         lines += ["| similarity | cover A | genre A | cover B | genre B |", "|---|---|---|---|---|"]
         for p in pairs[:rows]:
-            lines.append(f"| {p.similarity:.4f} | `{_cell(show_path(p.a_path))}` | {p.a_genre} | "
-                         f"`{_cell(show_path(p.b_path))}` | {p.b_genre} |")
+            lines.append(f"| {p.similarity:.4f} | `{_cell(cover_name(show_path(p.a_path), p.a_source))}` | "
+                         f"{p.a_genre} | `{_cell(cover_name(show_path(p.b_path), p.b_source))}` | {p.b_genre} |")
     else:
         lines.append("none")
     for total in (len(suspects), len(pairs)):

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 def vote(neighbours: Sequence[Hit], *, weighted: bool = True) -> Vote:
     """Vote over neighbours; each counts its similarity (or 1 when `weighted` is False).
 
-    Negative similarities count zero: a cover pointing away from the query is no evidence. Ties
-    go to the genre with the single closest neighbour, then alphabetically, so the result is stable.
+    Negative similarities count zero: a cover pointing away from the query is no evidence. An
+    unlabelled neighbour (genre "") has no genre to give: it does not vote and is not evidence.
+    Ties go to the genre with the single closest neighbour, then alphabetically, so the result is stable.
     """
     totals: dict[str, float] = defaultdict(float)
     best: dict[str, float] = defaultdict(lambda: -2.0)
+    neighbours = [hit for hit in neighbours if hit.genre]
     for hit in neighbours:
         totals[hit.genre] += max(hit.similarity, 0.0) if weighted else 1.0
         best[hit.genre] = max(best[hit.genre], hit.similarity)

@@ -3,6 +3,7 @@
     kind = detect_source(root, manifest)              # "folders" | "csv" | "music" | "calibre"
     listing = list_source(kind, root, manifest=..., genre_map=..., cache_dir=...)
     data = read_cover(root, entry.relpath, entry.source)
+    text = metadata_text(catalog_row)                 # album/artist or book/author words, for text models
 
 Detection: a `--manifest` means csv; `metadata.db` at the root means a Calibre library; an audio
 file among the first entries of the tree means a music collection; anything else is genre folders.
@@ -17,9 +18,10 @@ from coverlens.errors import LibraryError, WorkspaceError
 from coverlens.sources.base import FILE, KINDS, LibraryEntry, LibraryListing, is_hidden_or_system
 from coverlens.sources.covers import cover_name, open_cover, read_cover
 from coverlens.sources.genres import GenreRules, load_genre_map
+from coverlens.sources.metadata import metadata_text
 
 __all__ = ["FILE", "KINDS", "GenreRules", "LibraryEntry", "LibraryListing", "cover_name", "detect_source",
-           "list_source", "open_cover", "read_cover"]
+           "list_source", "metadata_text", "open_cover", "read_cover"]
 
 DETECT_LIMIT = 5000  # directory entries looked at before deciding a tree holds no audio
 

@@ -262,4 +262,5 @@ def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
 def _hit(cover_id: str, distance: float, metadata: dict[str, Any] | None) -> Hit:
     metadata = metadata or {}
     return Hit(id=cover_id, similarity=1.0 - float(distance), path=str(metadata.get("path", "")),
-               genre=str(metadata.get("genre", "")), split=str(metadata.get("split", "")))
+               genre=str(metadata.get("genre", "")), split=str(metadata.get("split", "")),
+               source=str(metadata.get("source") or "file"))

@@ -50,12 +50,14 @@ def _head_validation_proba(workspace: Workspace, classifier: Any, ids: list[str]
                            progress: Progress | None) -> tuple[list[str], Any]:
     """The head's probabilities on the validation covers that open (others are left out)."""
     from coverlens.catalog import distinct_covers, library_root, load_catalog
-    from coverlens.evaluate.passes import Feed, run_pass
+    from coverlens.evaluate.passes import CoverRef, Feed, run_pass
 
     covers = distinct_covers(load_catalog(workspace))
-    path_of = dict(zip(covers["id"], covers["path"], strict=True))
+    where = {cid: (str(path), str(source or "file"))
+             for cid, path, source in zip(covers["id"], covers["path"], covers["source"], strict=True)}
     root = library_root(workspace)
-    done = run_pass([root / path_of[i] for i in ids], {"head": Feed(classifier.predict_proba)}, progress=progress)
+    refs = [CoverRef(root, *where[i]) for i in ids]  # embedded pictures are read like image files
+    done = run_pass(refs, {"head": Feed(classifier.predict_proba)}, progress=progress)
     if "head" in done.failed:
         raise ModelError(f"the head failed on its validation covers: {done.failed['head']}")
     rows = done.rows.get("head", [])

@@ -14,7 +14,7 @@ import gradio as gr
 
 from coverlens.errors import CoverlensError
 from coverlens.images import MAX_UPLOAD_BYTES
-from coverlens.ui import clusters_tab, evaluation_tab, library_tab, search_tab, suspects_tab
+from coverlens.ui import clusters_tab, evaluation_tab, library_tab, search_tab, suggestions_tab, suspects_tab
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Serialized, Shell
 
@@ -46,6 +46,7 @@ def build_app(service: Any) -> gr.Blocks:
             clusters_tab.build(shell)
             evaluation_tab.build(shell)
             suspects_tab.build(shell)
+            suggestions_tab.build(shell)
         demo.load(status, None, header, api_name="engine_status")
         for fn, outputs in shell.hooks:  # the other displays that depend on the engine's state
             if fn is not status:

@@ -68,7 +68,7 @@ def build(shell: Shell) -> None:
         if chosen is None:
             return ("", None, None)
         hits = service.cluster_members(int(cluster_id), embedder_name, limit=MEMBERS)
-        return ("", fmt.genre_mix_frame(chosen), fmt.hit_gallery(hits, service.cover_path))
+        return ("", fmt.genre_mix_frame(chosen), fmt.hit_gallery(hits, service.cover_image))
 
     def select_row(evt: gr.SelectData) -> Any:
         row = evt.row_value or []

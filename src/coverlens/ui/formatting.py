@@ -1,7 +1,8 @@
 """Records in, display values out: gallery items, label dicts, tables and Markdown.
 
-Pure functions (no gradio, no service calls): the tabs pass in a `path_of` resolver that turns a
-library-relative path into a file the app may serve.
+Pure functions (no gradio, no service calls): the tabs pass in a `path_of` resolver (the service's
+`cover_image`) that turns a library-relative path and the picture's `source` into what the app
+shows: the file, or the decoded picture when it is embedded in an audio file.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ from typing import Any
 import pandas as pd
 
 from coverlens.records import GenreScore, Hit
+from coverlens.sources import cover_name
 
-PathOf = Callable[[str], Path]
-GalleryItem = tuple[str, str]
+PathOf = Callable[..., Any]  # (relpath[, source]) -> a file Path, or a PIL image when embedded
+GalleryItem = tuple[Any, str]
+
+
+def shown(path_of: PathOf, relpath: str, source: str = "file") -> Any:
+    """A gallery value: a file as its path text, an embedded picture as the image itself.
+
+    A file is asked for by its path alone, so a plain `service.cover_path` still serves libraries
+    of image files; an embedded picture needs `service.cover_image` (path and source)."""
+    value = path_of(relpath) if source in ("", "file") else path_of(relpath, source)
+    return str(value) if isinstance(value, (str, Path)) else value
 
 
 def scores_label(scores: Sequence[GenreScore]) -> dict[str, float] | None:
@@ -28,7 +39,7 @@ def hit_caption(hit: Hit) -> str:
 
 
 def hit_gallery(hits: Iterable[Hit], path_of: PathOf) -> list[GalleryItem]:
-    return [(str(path_of(h.path)), hit_caption(h)) for h in hits]
+    return [(shown(path_of, h.path, h.source), hit_caption(h)) for h in hits]
 
 
 def _availability(state: Any) -> str:
@@ -98,9 +109,11 @@ def cluster_markdown(placement: Any) -> str:
 def overview_markdown(view: Any) -> str:
     s = view.sizes
     common = ", ".join(f"{k} ({v})" for k, v in s.get("common", {}).items())
+    unlabelled = getattr(view, "unlabelled", {}).get("distinct", 0)
+    source = getattr(view, "source", "")
     return "\n".join([
         f"**{view.files:,}** files · **{view.distinct:,}** distinct covers · **{view.unreadable:,}** unreadable · "
-        f"{len(view.genres)} genres",
+        f"{len(view.genres)} genres · **{unlabelled:,}** unlabelled" + (f" · source: **{source}**" if source else ""),
         f"- byte-identical groups: {len(view.duplicate_groups):,} · label conflicts: {len(view.label_conflicts):,} · "
         f"placeholders: {len(view.placeholders):,} · near-identical groups: {view.near_duplicate_groups:,} "
         f"({view.near_duplicate_covers:,} covers)",
@@ -198,22 +211,25 @@ def image_gallery(paths: Iterable[Path]) -> list[GalleryItem]:
 
 
 def suspects_table(report: Any) -> pd.DataFrame:
-    rows = [{"#": i, "path": s.path, "filed as": s.genre, "neighbours vote": s.voted_genre,
+    rows = [{"#": i, "path": cover_name(s.path, s.source), "filed as": s.genre, "neighbours vote": s.voted_genre,
              "vote share": round(float(s.vote_share), 3)} for i, s in enumerate(report.label_suspects)]
     return pd.DataFrame(rows, columns=SUSPECT_COLUMNS)
 
 
 def suspect_choices(report: Any) -> list[tuple[str, int]]:
-    return [(f"{s.path} (filed {s.genre}, looks {s.voted_genre})", i) for i, s in enumerate(report.label_suspects)]
+    return [(f"{cover_name(s.path, s.source)} (filed {s.genre}, looks {s.voted_genre})", i)
+            for i, s in enumerate(report.label_suspects)]
 
 
 def suspect_gallery(suspect: Any, path_of: PathOf) -> list[GalleryItem]:
     """The suspect first, then the neighbours whose vote disagrees with its folder."""
-    return [(str(path_of(suspect.path)), f"suspect · filed {suspect.genre}")] + hit_gallery(suspect.evidence, path_of)
+    return ([(shown(path_of, suspect.path, suspect.source), f"suspect · filed {suspect.genre}")]
+            + hit_gallery(suspect.evidence, path_of))
 
 
 def near_duplicates_table(report: Any) -> pd.DataFrame:
-    rows = [{"a": p.a_path, "a genre": p.a_genre, "b": p.b_path, "b genre": p.b_genre,
+    rows = [{"a": cover_name(p.a_path, p.a_source), "a genre": p.a_genre, "b": cover_name(p.b_path, p.b_source),
+             "b genre": p.b_genre,
              "similarity": round(float(p.similarity), 4)} for p in report.near_duplicates]
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
@@ -222,6 +238,6 @@ def near_duplicates_gallery(report: Any, path_of: PathOf, pairs: int = 12) -> li
     """Pairs side by side (a, b, a, b, ...) for a gallery with an even number of columns."""
     items: list[GalleryItem] = []
     for p in report.near_duplicates[:pairs]:
-        items += [(str(path_of(p.a_path)), f"{p.a_genre} · {p.similarity:.3f}"),
-                  (str(path_of(p.b_path)), f"{p.b_genre} · {p.similarity:.3f}")]
+        items += [(shown(path_of, p.a_path, p.a_source), f"{p.a_genre} · {p.similarity:.3f}"),
+                  (shown(path_of, p.b_path, p.b_source), f"{p.b_genre} · {p.similarity:.3f}")]
     return items

@@ -17,7 +17,8 @@ def build(shell: Shell) -> None:
     service = shell.service
     with gr.Tab("Library", id="library") as tab:
         with gr.Row():
-            folder = gr.Textbox(label="Library folder (one sub-folder per genre)", scale=3,
+            folder = gr.Textbox(label="Library folder (genre sub-folders, a music collection or a Calibre library)",
+                                scale=3,
                                 placeholder="/path/to/covers", elem_id="library-folder")
             catalog_button = gr.Button("Catalog", variant="primary", scale=1, elem_id="library-catalog")
             index_button = gr.Button("Index", scale=1, elem_id="library-index")

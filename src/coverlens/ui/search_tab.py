@@ -60,10 +60,11 @@ def build(shell: Shell) -> None:
             return ("Upload a cover or pick one from the library.", *(None,) * (len(outputs) - 1))
         result = service.search(source, k=int(k_value), embedder=embedder_name, text=False)  # words: after
         return (
-            fmt.search_notes(result), str(source), fmt.scores_label(result.head), fmt.vote_markdown(result.vote),
+            fmt.search_notes(result), _query_shown(source), fmt.scores_label(result.head),
+            fmt.vote_markdown(result.vote),
             fmt.scores_label(result.vote.scores) if result.vote else None,
-            fmt.hit_gallery(result.vote.evidence if result.vote else [], service.cover_path),
-            fmt.hit_gallery(result.neighbours, service.cover_path), fmt.cluster_markdown(result.cluster),
+            fmt.hit_gallery(result.vote.evidence if result.vote else [], service.cover_image),
+            fmt.hit_gallery(result.neighbours, service.cover_image), fmt.cluster_markdown(result.cluster),
         )
 
     def more(k_value: float) -> float:
@@ -87,12 +88,22 @@ def embedder_radio(service: Any, **kwargs: Any) -> gr.Radio:
     return gr.Radio(choices, value=choices[0], label="embedding", **kwargs)
 
 
-def library_file(service: Any, relpath: str) -> Path:
-    """A library cover by its relative path; a path that leaves the library is refused."""
+def library_file(service: Any, relpath: str) -> Any:
+    """A library cover by its relative path (its file, or the bytes of a picture embedded in it);
+    a path that leaves the library is refused."""
     root, path = service.library_root(), service.cover_path(relpath)
     if root is None or not Path(path).resolve().is_relative_to(Path(root).resolve()):
         raise ImageError(relpath, "not a cover of the catalogued library")
-    return path
+    return service.library_cover(relpath)
+
+
+def _query_shown(source: Any) -> Any:
+    """The query cover for gr.Image: a file's path, or an embedded picture's bytes decoded."""
+    if isinstance(source, bytes):
+        from coverlens.images import decode_image
+
+        return decode_image(source)[0]
+    return str(source)
 
 
 def library_choices(service: Any) -> dict[str, Any]:

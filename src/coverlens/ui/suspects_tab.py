@@ -41,7 +41,7 @@ def build(shell: Shell) -> None:
         first = 0 if report.label_suspects else None
         return (note, fmt.suspects_table(report), gr.update(choices=fmt.suspect_choices(report), value=first),
                 _evidence(report, first), fmt.near_duplicates_table(report),
-                fmt.near_duplicates_gallery(report, service.cover_path), report)
+                fmt.near_duplicates_gallery(report, service.cover_image), report)
 
     @guarded(cleared(1))
     def suspect(index: int | None, report: Any) -> tuple[Any, ...]:
@@ -50,7 +50,7 @@ def build(shell: Shell) -> None:
     def _evidence(report: Any, index: int | None) -> Any:
         if report is None or index is None or not 0 <= int(index) < len(report.label_suspects):
             return None
-        return fmt.suspect_gallery(report.label_suspects[int(index)], service.cover_path)
+        return fmt.suspect_gallery(report.label_suspects[int(index)], service.cover_image)
 
     def select_row(evt: gr.SelectData) -> Any:
         row = evt.row_value or []
