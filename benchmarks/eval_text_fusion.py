@@ -92,6 +92,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only the default text settings")
     parser.add_argument("--line-confidence", default="0.5,0.7,0.85",
                         help="minimum OCR line confidences to try for the text features (chosen on train OOF)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="only covers the text stage has read (while it runs: it reads in id order, a random "
+                             "sample); every row, the head's included, is then scored on that sample")
+    parser.add_argument("--text-settings", help="JSON of TextModelSettings fields: skip the search (e.g. the "
+                        "choice of an earlier run's train OOF search)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
@@ -109,6 +114,9 @@ def main() -> None:
     print(f"text store: {len(stored):,} of {len(covers):,} covers read "
           f"({sum(1 for r in stored.values() if r.error)} failures)")
 
+    if args.read_only:
+        covers = covers[covers["id"].isin(stored)].reset_index(drop=True)
+        print(f"scoring only the {len(covers):,} covers read so far")
     train = covers[covers["split"] == "train"].reset_index(drop=True)
     test = covers[covers["split"] == "test"].reset_index(drop=True)
     train_ids, train_genres = list(train["id"]), list(train["genre"])
@@ -128,6 +136,8 @@ def main() -> None:
     candidates = [(settings, t) for t in thresholds for settings in (CANDIDATES[:1] if t != 0.5 else CANDIDATES)]
     if args.quick:
         candidates = candidates[:1]
+    if args.text_settings:
+        candidates = [(TextModelSettings.from_dict(json.loads(args.text_settings)), thresholds[0])]
     labels_train = np.array([index[g] for g in train_genres])
     best_acc, oof_rows = -1.0, []
     oof_by: dict[tuple[TextModelSettings, float], tuple[np.ndarray, np.ndarray]] = {}
@@ -151,6 +161,9 @@ def main() -> None:
 
     # 2. fusion weights on the head's validation covers
     valid_ids, valid_genres = head_validation(workspace)
+    if args.read_only:
+        kept = [(i, g) for i, g in zip(valid_ids, valid_genres, strict=True) if i in stored]
+        valid_ids, valid_genres = [i for i, _ in kept], [g for _, g in kept]
     path_of = dict(zip(covers["id"], covers["path"], strict=True))
     head_valid = head_proba(workspace, valid_ids, [path_of[i] for i in valid_ids])
     oof, mask = oof_by[(best_settings, best_threshold)]
