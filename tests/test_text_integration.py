@@ -136,7 +136,7 @@ def test_predict_json_shows_head_text_fused_vote_and_the_words(built: dict[str, 
     row = json.loads(out)[0]
     assert row["head"] and row["head"] == row["scores"]
     assert row["words_from"] == "stored" and "GUITAR" in "".join(row["words"]).upper()
-    assert row["text"][0]["genre"] == "rock"  # the genre word decides the text model
+    assert row["text_model"][0]["genre"] == "rock"  # the genre word decides the text model
     assert row["fused"] and {s["genre"] for s in row["fused"]} <= set(GENRE_WORDS)
     assert set(row["fusion_weights"]) >= {"head", "text"}
     assert row["vote"] is not None and row["vote"]["evidence"]
@@ -150,12 +150,11 @@ def test_a_cover_without_words_falls_back_to_the_head(built: dict[str, Any], tmp
     service = CoverlensService(built["workspace"], registry=registry_without_downloads())
     try:
         result = service.search(blank)
-        evidence = service.text_prediction(blank)
-        assert service.read_words(blank) == []
+        evidence = service.read_words(blank)
     finally:
         service.close()
     assert result.head and result.text is not None
-    assert result.text.origin == "read" and result.text.words == [] and result.text.text is None
+    assert result.text.origin == "read" and result.text.words == [] and result.text.scores is None
     assert [s.genre for s in result.text.fused] == [s.genre for s in result.head[:len(result.text.fused)]]
     assert evidence.fused == result.text.fused and any("head's alone" in n for n in evidence.notes)
 
@@ -167,11 +166,11 @@ def test_an_uploaded_cover_is_read_by_ocr(built: dict[str, Any]) -> None:
     word_cover(["SAXOPHONE", "NEWWORD"], size=160).save(data, format="PNG")
     service = CoverlensService(built["workspace"], registry=registry_without_downloads())
     try:
-        evidence = service.text_prediction(data.getvalue())
+        evidence = service.read_words(data.getvalue())
     finally:
         service.close()
     assert evidence.origin == "read" and "SAXOPHONE" in "".join(evidence.words).upper()
-    assert evidence.text and evidence.text[0].genre == "jazz"
+    assert evidence.scores and evidence.scores[0].genre == "jazz" and "SAXOPHONE" in evidence.text.upper()
 
 
 def test_evaluate_has_the_text_and_fused_rows_and_the_text_coverage(built: dict[str, Any],

@@ -317,16 +317,6 @@ def test_cluster_placement_outside_every_cluster_is_said_plainly() -> None:
     assert "Clusters tab" in cluster_markdown(None)
 
 
-def test_words_of_the_query_cover_come_in_a_second_update(ready: Running) -> None:
-    from ui_fakes import FAKE_WORDS
-
-    cover = ready.service.library / ready.service.covers[1][0]
-    words = ready.call(gradio_client.handle_file(str(cover)), None, api="words")
-    assert ready.service.calls[-1] == ("text_prediction", None)
-    assert all(w in words for w in FAKE_WORDS) and "Text model: country 0.80" in words
-    assert "Fused (head + text): **country**" in words
-
-
 def test_find_shows_the_matched_text_under_each_cover(ready: Running) -> None:
     message, found = ready.call("greatest", api="find")
     assert ready.service.calls[-1] == ("find", {"query": "greatest", "k": 20, "offset": 0})

@@ -154,13 +154,8 @@ class FakeService:
         return TextEvidence(list(FAKE_WORDS), "stored", [GenreScore(VOTE_GENRE, 0.8)],
                             [GenreScore(VOTE_GENRE, 0.6), GenreScore(HEAD_GENRE, 0.4)], {"head": 1.0, "text": 1.0})
 
-    def read_words(self, source: Source) -> list[str]:
+    def read_words(self, source: Source) -> TextEvidence:
         self.calls.append(("read_words", None))
-        open_image(source, max_bytes=MAX_UPLOAD_BYTES)
-        return list(FAKE_WORDS)
-
-    def text_prediction(self, source: Source) -> TextEvidence:
-        self.calls.append(("text_prediction", None))
         open_image(source, max_bytes=MAX_UPLOAD_BYTES)
         return self._evidence()
 

@@ -252,7 +252,7 @@ class CoverlensService(StoredJobs, TextJobs):
     def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
                vote_k: int = VOTE_K, text: bool = True) -> SearchResult:
         """Head prediction, KNN vote with evidence, nearest covers and cluster of one query cover; with
-        `text`, the words on it and the text model's and fused genres (`text_prediction` alone: later)."""
+        `text`, the words on it and the text model's and fused genres (`read_words` alone: later)."""
         from coverlens.search.similar import similar_covers, vote_on_train
 
         name = self._name(embedder)

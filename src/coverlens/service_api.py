@@ -56,16 +56,21 @@ class TextEvidence:
 
     words: list[str]  # the lines read (the evidence), top to bottom
     origin: str  # "stored" (the text stage read this library cover), "read" (OCR now), "" (nothing)
-    text: list[GenreScore] | None = None  # the text model's genres; None: no legible text or no text model
+    scores: list[GenreScore] | None = None  # the text model's genres; None: no legible text or no text model
     fused: list[GenreScore] | None = None  # head + text model; the head's own where nothing was read
     weights: dict[str, float] = field(default_factory=dict)  # the fusion weights used
     notes: list[str] = field(default_factory=list)  # why a part is missing
+
+    @property
+    def text(self) -> str:
+        """The lines read, joined (what the app's Words row shows)."""
+        return " / ".join(self.words)
 
     def to_dict(self) -> dict[str, Any]:
         def scores(found: list[GenreScore] | None) -> list[dict[str, Any]] | None:
             return None if found is None else [{"genre": s.genre, "probability": s.score} for s in found]
 
-        return {"words": list(self.words), "words_from": self.origin or None, "text": scores(self.text),
+        return {"words": list(self.words), "words_from": self.origin or None, "text_model": scores(self.scores),
                 "fused": scores(self.fused), "fusion_weights": dict(self.weights), "text_notes": list(self.notes)}
 
 
@@ -202,8 +207,7 @@ class CoverlensAPI(Protocol):
                 embedder: str | None = None) -> list[SimilarCover]: ...
 
     # the words on the covers
-    def read_words(self, source: Source) -> list[str]: ...
-    def text_prediction(self, source: Source) -> TextEvidence: ...
+    def read_words(self, source: Source) -> TextEvidence: ...
     def find(self, query: str, *, k: int = SEARCH_K, offset: int = 0) -> list[TextMatch]: ...
     def train_text(self, progress: ProgressCallback | None = None) -> TextTraining: ...
 

@@ -61,13 +61,9 @@ class TextJobs:
                 return [line.text for line in stored.lines], "stored"
         return [line.text for line in shared_reader().read(image)], "read"
 
-    def read_words(self, source: Source) -> list[str]:
-        """The lines of text on a cover (stored for a library cover, else read now by OCR)."""
-        image, query_id = self.read_query(source)
-        return self._words(image, query_id)[0]
-
-    def text_prediction(self, source: Source) -> TextEvidence:
-        """The words on a cover with the text model's and the fused genres (the app's second update)."""
+    def read_words(self, source: Source) -> TextEvidence:
+        """The words on a cover (stored for a library cover, else read now by OCR) with the text model's
+        and the fused genres: the app's second update after a search."""
         image, query_id = self.read_query(source)
         return self._text_evidence(image, query_id)
 
@@ -90,7 +86,7 @@ class TextJobs:
             return evidence
         evidence.weights = dict(text.weights)
         if present[0]:
-            evidence.text = top_k(proba[0], text.classes, min(k, len(text.classes)))
+            evidence.scores = top_k(proba[0], text.classes, min(k, len(text.classes)))
         else:
             evidence.notes.append(NO_WORDS)
         if not has_model(self.workspace):

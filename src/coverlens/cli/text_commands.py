@@ -66,7 +66,7 @@ def _scores(found: Any) -> str:
 def prediction_text_dict(evidence: Any) -> dict[str, Any]:
     """The JSON keys of the words read and the text/fused genres (null when they were not asked)."""
     if evidence is None:
-        return {"words": None, "text": None, "fused": None}
+        return {"words": None, "text_model": None, "fused": None}
     return evidence.to_dict()
 
 
@@ -77,8 +77,8 @@ def print_text_evidence(path: str, evidence: Any) -> None:
     origin = {"stored": "stored by the text stage", "read": "read now"}.get(evidence.origin, "")
     words = " / ".join(evidence.words) if evidence.words else "(none legible)"
     print(f"\n{path}: words {f'({origin})' if origin else ''}: {words}")
-    if evidence.text:
-        print(f"  text model: {_scores(evidence.text)}")
+    if evidence.scores:
+        print(f"  text model: {_scores(evidence.scores)}")
     if evidence.fused:
         print(f"  fused (head + text, weights {evidence.weights}): {_scores(evidence.fused)}")
     for note in evidence.notes:
