@@ -154,7 +154,7 @@ def test_a_cover_without_words_falls_back_to_the_head(built: dict[str, Any], tmp
     finally:
         service.close()
     assert result.head and result.text is not None
-    assert result.text.origin == "read" and result.text.words == [] and result.text.scores is None
+    assert result.text.origin == "read" and result.text.words == [] and not result.text.scores
     assert [s.genre for s in result.text.fused] == [s.genre for s in result.head[:len(result.text.fused)]]
     assert evidence.fused == result.text.fused and any("head's alone" in n for n in evidence.notes)
 

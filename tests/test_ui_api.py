@@ -145,11 +145,34 @@ def test_overview_has_counts_chart_and_problem_tables(ready: Running) -> None:
     assert placeholders["data"] in ([], [[None] * 4], [["", "", "", ""]])  # none: an empty table
 
 
-def test_catalog_and_index_report(ready: Running, tmp_path: Path) -> None:
+def finished_job(running: Running, message: str, timeout: float = 30) -> dict:
+    """The job a 'Job **id** ... started' message names, once it has finished (polled through the API)."""
+    import re
+    import time
+
+    found = re.search(r"Job \*\*([\w-]+)\*\*", message)
+    assert found, message
+    deadline = time.monotonic() + timeout
+    while True:
+        job = running.call(found.group(1), api="job")
+        if job["state"] not in ("queued", "running"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+
+
+def test_catalog_and_index_run_as_background_jobs(ready: Running, tmp_path: Path) -> None:
     text = ready.call(str(tmp_path), api="catalog")
-    assert "Catalogued" in text and ready.service.calls[-1] == ("catalog", tmp_path)
+    assert "Jobs" in text  # the message says where the progress shows
+    job = finished_job(ready, text)
+    assert job["state"] == "done" and "Catalogued" in job["summary"]
+    assert ready.service.calls[-1] == ("catalog", tmp_path)
+    assert any("catalog" in line for line in job["log"])  # the progress messages are logged
     assert "type the library folder" in ready.call("  ", api="catalog")
-    assert "indexed" in ready.call(api="index")
+    job = finished_job(ready, ready.call(api="index"))
+    assert job["state"] == "done" and "indexed" in job["summary"]
+    status, table, *_ = ready.call(api="jobs")  # what a new page load lists
+    assert job["id"] in [row[0] for row in table["data"]]
 
 
 def test_clusters_table_map_and_members(ready: Running) -> None:
@@ -217,18 +240,23 @@ def test_nothing_exists_yet_every_tab_says_what_to_do(empty: Running, tmp_path: 
     assert "No library catalogued yet" in message and NEXT_STEP_EMPTY in message
     message, summary, table, cluster_map, *_ = empty.call("finetuned", api="clusters")
     assert "No clusters yet" in message and NEXT_STEP_EMPTY in message and cluster_map is None
-    assert "run `coverlens index` first" in empty.call("finetuned", api="run_clusters")[0]
+    # a job that cannot run fails, and its error is what the person reads
+    job = finished_job(empty, empty.call("finetuned", api="run_clusters")[0])
+    assert job["state"] == "failed" and "run `coverlens index` first" in job["error"]
     message, table, f1, confusion, *_ = empty.call(api="evaluation")
     assert "No evaluation yet" in message and NEXT_STEP_EMPTY in message and f1 is None
-    assert "coverlens catalog" in empty.call(api="run_evaluation")[0]
+    job = finished_job(empty, empty.call(api="run_evaluation")[0])
+    assert job["state"] == "failed" and "coverlens catalog" in job["error"]
     assert "coverlens catalog" in empty.call("finetuned", api="suspects")[0]
     assert "No suggestions yet" in empty.call(api="suggestions")[0]
     assert "coverlens catalog" in empty.call("finetuned", api="suggest")[0]
-    assert "coverlens catalog" in empty.call(api="index")
+    assert "coverlens catalog" in finished_job(empty, empty.call(api="index"))["error"]
+    status, *_ = empty.call(api="jobs")
+    assert "coverlens catalog" in status  # the last failed job's error heads the Jobs panel
     # a library catalogued from the app becomes servable (and nothing else does)
     library = tmp_path / "new-library"
     library.mkdir()
-    assert "Catalogued" in empty.call(str(library), api="catalog")
+    assert "Catalogued" in finished_job(empty, empty.call(str(library), api="catalog"))["summary"]
     assert empty.demo.allowed_paths == [str(empty.service.workspace.root.resolve()), str(library.resolve())]
 
 
@@ -278,35 +306,6 @@ def test_real_service_smoke_on_a_generated_library(tmp_path: Path) -> None:
         assert "No evaluation yet" in message
     finally:
         running.demo.close()
-
-
-def test_service_calls_are_serialised() -> None:
-    """Gradio's worker threads never run two service calls at once (lazy Chroma client, index swap)."""
-    import threading
-    import time
-
-    from coverlens.ui.common import Serialized
-
-    class Slow:
-        workspace = "kept as is"
-
-        def __init__(self) -> None:
-            self.inside, self.most = 0, 0
-
-        def work(self) -> None:
-            self.inside += 1
-            self.most = max(self.most, self.inside)
-            time.sleep(0.02)
-            self.inside -= 1
-
-    slow = Slow()
-    service = Serialized(slow)
-    threads = [threading.Thread(target=service.work) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert slow.most == 1 and service.workspace == "kept as is"
 
 
 def test_cluster_placement_outside_every_cluster_is_said_plainly() -> None:

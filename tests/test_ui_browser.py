@@ -156,7 +156,8 @@ def test_before_anything_exists_the_tabs_say_what_to_do(browser: object, tmp_pat
         open_tab(tab, "Clusters")
         tab.locator("#clusters-message").get_by_text("No clusters yet").wait_for()
         tab.locator("#clusters-run").click()
-        wait_text(tab, "#clusters-message", "run coverlens index first")  # the service's error, shown
+        wait_text(tab, "#clusters-message", "Job")  # started in the background...
+        wait_text(tab, "#jobs-status", "run coverlens index first")  # ...it failed: the service's error, shown
         tab.screenshot(path=str(SCREENSHOTS / "empty-clusters.png"), full_page=True)
         open_tab(tab, "Evaluation")
         tab.locator("#evaluation-message").get_by_text("No evaluation yet").wait_for()
@@ -183,3 +184,61 @@ def _all_images_loaded(tab: object, selector: str) -> bool:
     tab.wait_for_function(
         f"[...document.querySelectorAll({selector!r})].every(i => i.complete && i.naturalWidth > 0)")
     return True
+
+
+class BusyService(FakeService):
+    """The fake with an index run that reports progress until released, and the words hook."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        import threading
+
+        self.release = threading.Event()
+
+    def index(self, progress: object = None, **kwargs: object) -> object:
+        for step in range(3000):
+            if self.release.is_set():
+                break
+            if progress:
+                progress(step / 3000, f"index finetuned: {step}/3000")
+            time.sleep(0.02)
+        return super().index(progress, **kwargs)
+
+    def read_words(self, source: object) -> object:
+        return type("Words", (), {"text": "COMPLETE WORKS", "scores": [], "fused": []})()
+
+
+def test_a_job_runs_while_a_search_answers_and_survives_a_reload(browser: object, tmp_path: Path) -> None:
+    service = BusyService(tmp_path)
+    with app_page(browser, service) as tab:
+        try:
+            open_tab(tab, "Library")
+            tab.locator("#library-index").click()
+            wait_text(tab, "#library-action", "searches keep answering")
+            wait_text(tab, "#jobs-status", "index finetuned:")  # the job's progress, polled
+            open_tab(tab, "Search")
+            cover = tmp_path / "while_indexing.png"
+            draw_cover(1, np.random.default_rng(3), 96).save(cover)
+            tab.locator("#search-upload input[type=file]").set_input_files(str(cover))
+            tab.locator("#search-head").get_by_text(HEAD_GENRE).first.wait_for()
+            tab.wait_for_function("document.querySelectorAll('#search-neighbours img').length >= 10")
+            assert _all_images_loaded(tab, "#search-neighbours img")
+            wait_text(tab, "#search-words", "COMPLETE WORKS")  # the second update
+            status = tab.locator("#jobs-status").inner_text()
+            assert "running" in status and "index finetuned:" in status  # the job still runs beside the answer
+            tab.screenshot(path=str(SCREENSHOTS / "search-while-indexing.png"), full_page=True)
+            # thumbnails in the gallery; a click shows the full cover
+            assert all(".webp" in src for src in tab.eval_on_selector_all(
+                "#search-neighbours img", "imgs => imgs.map(i => i.src)"))
+            tab.locator("#search-neighbours img").first.click()
+            tab.wait_for_function("document.querySelector('#search-full img')?.src.includes('.jpg')")
+            tab.reload()  # the job lives in the server: a new page shows it still running
+            tab.get_by_text("cover genres, nearest covers, clusters").wait_for()
+            wait_text(tab, "#jobs-status", "running")
+            tab.locator("#jobs").get_by_text("All jobs and their logs").click()
+            tab.locator("#jobs-cancel").click()
+            wait_text(tab, "#jobs-status", "cancelled")
+            tab.wait_for_function("document.querySelector('#jobs-log textarea')?.value.includes('cancel requested')")
+            tab.screenshot(path=str(SCREENSHOTS / "job-cancelled.png"), full_page=True)
+        finally:
+            service.release.set()

@@ -222,7 +222,7 @@ class FakeService:
 
     def index(self, progress: Callable[[float, str], None] | None = None, *, embedder: str = "all",
               rebuild: bool = False, batch_size: int = 64, readers: int | None = None,
-              text: bool | None = None) -> IndexJob:
+              ray: str | None = None, text: bool | None = None) -> IndexJob:
         self._require()
         self.calls.append(("index", None))
         return IndexJob(IndexReport(len(self.covers), []), "fake store",

@@ -41,6 +41,7 @@ embedders' KNN rows, then the chance row. The first offered embedder is the defa
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -240,6 +241,10 @@ class Kept:
         self.registry, self.context = registry, context
         self._kept: dict[str, tuple[Hashable, Any, CoverlensError | None]] = {}
         self.builds: dict[str, int] = {}
+        # Searches run side by side: two first uses must not build one model twice. Only a build
+        # (or rebuild) takes the lock; a kept instance is read without it. Re-entrant: building one
+        # spec may build another (a fused signal asks for the head).
+        self._building = threading.RLock()
         if context.signal is None:
             context.signal = self.signal
 
@@ -247,6 +252,16 @@ class Kept:
         stamp = spec.stamp(self.context)
         kept = self._kept.get(spec.name)
         if kept is None or kept[0] != stamp:
+            with self._building:
+                kept = self._build(spec, stamp)
+        if kept[2] is not None:
+            raise kept[2]
+        return kept[1]
+
+    def _build(self, spec: Spec, stamp: Hashable) -> tuple[Hashable, Any, CoverlensError | None]:
+        """Build under the lock; the new instance replaces the old in one assignment."""
+        kept = self._kept.get(spec.name)
+        if kept is None or kept[0] != stamp:  # another thread may have built it meanwhile
             kept = (stamp, None, None)
             try:
                 reason = spec.check(self.context)
@@ -257,9 +272,7 @@ class Kept:
             except CoverlensError as exc:
                 kept = (stamp, None, exc)
             self._kept[spec.name] = kept
-        if kept[2] is not None:
-            raise kept[2]
-        return kept[1]
+        return kept
 
     def embedder(self, name: str) -> Embedder:
         return self._get(self.registry.embedder(name))
@@ -298,9 +311,12 @@ def _needs_model(ctx: BuildContext) -> str | None:
 
 
 def _finetuned(ctx: BuildContext) -> Embedder:
+    """The fine-tuned body, projected to at most 512 dimensions by a projection fitted once on the
+    train split (its sha256 is part of the identity: see `coverlens.embedders.projection_file`)."""
     from coverlens.embedders.backbone import FinetunedBackboneEmbedder
+    from coverlens.embedders.projection_file import projected
 
-    return FinetunedBackboneEmbedder(ctx.classifier())
+    return projected(ctx.workspace, FinetunedBackboneEmbedder(ctx.classifier()))
 
 
 def _imagenet(ctx: BuildContext) -> Embedder:

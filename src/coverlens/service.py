@@ -10,6 +10,7 @@ run. `status()` builds nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,7 @@ class CoverlensService(StoredJobs, TextJobs):
         self._classifier_stamp: Any = None
         self._store: CoverStore | None = None
         self._clusters: dict[str, tuple[int | None, Any]] = {}
+        self._opening = threading.Lock()  # the app searches side by side: one first use builds, not two
         self.context = BuildContext(workspace, self.classifier, dict(options or {}), self._stored_identity)
         self.kept = Kept(self.registry, self.context)
 
@@ -83,9 +85,15 @@ class CoverlensService(StoredJobs, TextJobs):
     def classifier(self) -> Any:
         """The workspace's classifier, verified by `load_classifier`; reloaded when it is retrained."""
         stamp = model_stamp(self.context)
-        if self._classifier is None or stamp != self._classifier_stamp:
-            self._classifier, self._classifier_stamp = self._load_classifier(self.workspace), stamp
-        return self._classifier
+        kept = self._classifier
+        if kept is None or stamp != self._classifier_stamp:
+            with self._opening:
+                kept = self._classifier
+                if kept is None or stamp != self._classifier_stamp:  # not loaded meanwhile by another search
+                    kept = self._load_classifier(self.workspace)
+                    self._classifier_stamp, self._classifier = None, kept  # new model first, then its stamp
+                    self._classifier_stamp = stamp
+        return kept
 
     def embedder_choices(self) -> list[str]:
         return self.registry.offered()
@@ -97,6 +105,12 @@ class CoverlensService(StoredJobs, TextJobs):
         """The registered embedder `name`, built once and kept (a CoverlensError says why it cannot be had)."""
         return self.kept.embedder(self._name(name))
 
+    def _kept_embedder(self, name: str) -> Embedder | None:
+        try:
+            return self.embedder(name)
+        except CoverlensError:
+            return None
+
     def _stored_identity(self, name: str) -> dict[str, Any] | None:
         try:
             return self.stored_collection(name).identity
@@ -104,9 +118,13 @@ class CoverlensService(StoredJobs, TextJobs):
             return None
 
     def store(self) -> CoverStore:
-        if self._store is None:
-            self._store = self._open_store(self.workspace, url=self.chroma_url)
-        return self._store
+        store = self._store
+        if store is None:
+            with self._opening:
+                if self._store is None:
+                    self._store = self._open_store(self.workspace, url=self.chroma_url)
+                store = self._store
+        return store
 
     def close(self) -> None:
         if self._store is not None:
@@ -258,12 +276,18 @@ class CoverlensService(StoredJobs, TextJobs):
         name = self._name(embedder)
         image, query_id = self.read_query(source)
         result = SearchResult(query_id, [], None, [], None, None)
+        vector = None
         if has_model(self.workspace):
             from coverlens.classifier.predict import top_k
+            from coverlens.search.one_pass import head_and_vector, shares_body
 
             classifier = self.classifier()
-            head_proba = classifier.predict_proba([image])[0]
-            result.head = top_k(head_proba, classifier.classes, len(classifier.classes))
+            if shares_body(classifier, self._kept_embedder(name)):  # one body pass for head and neighbours
+                probs, vector = head_and_vector(classifier, image)
+            else:
+                probs = classifier.predict_proba([image])[0]
+            result.head = top_k(probs, classifier.classes, len(classifier.classes))
+            head_proba = probs
         else:
             head_proba = None
             result.notes.append(NO_MODEL)
@@ -280,7 +304,8 @@ class CoverlensService(StoredJobs, TextJobs):
         from coverlens.completeness import collection_warnings
 
         result.notes.extend(collection_warnings(collection))  # the app shows notes as a banner
-        found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id)
+        found = similar_covers(image, self.embedder(name), collection, k=k, offset=offset, query_id=query_id,
+                               vector=vector)
         result.neighbours = found.hits
         if found.vector is not None:
             result.vote = vote_on_train(found.vector, collection, vote_k, exclude_id=query_id)
@@ -367,15 +392,19 @@ class CoverlensService(StoredJobs, TextJobs):
 
     # -- jobs --------------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
-              batch_size: int = BATCH_SIZE, readers: int | None = None, text: bool | None = None) -> IndexJob:
+              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None,
+              text: bool | None = None) -> IndexJob:
         """Bring the catalog up to date with the library (see `coverlens.library_sync`), then embed the
-        catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had), then
-        read the words on the covers not yet read (`text`: None follows `text_wanted`)."""
+        catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had);
+        `ray`: on the Ray cluster at that address ("auto": a local one), into a Chroma server; then read
+        the words on the covers not yet read (`text`: None follows `text_wanted`)."""
         from coverlens.indexer import choose_embedders, index_covers
+        from coverlens.indexer.ray_runner import write_on_ray
         from coverlens.library_sync import follow_library
         from coverlens.locks import workspace_writer
 
         self.workspace.require_catalog()
+        writer = write_on_ray(ray, self.chroma_url) if ray else None  # refuses an embedded store first
         read_text = text_wanted(text)
         try:
             choice = choose_embedders(self.registry, embedder, self.kept.embedder)
@@ -390,11 +419,12 @@ class CoverlensService(StoredJobs, TextJobs):
 
                 report, location, notes = IndexReport(catalogued.distinct, []), "", [f"{nothing}; reading text only"]
             else:
-                self.close()  # one client per store directory in this process: the writer's
+                # No close() of the reader here: in one process the writer shares the reader's client
+                # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
                 with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
                     report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
                                           batch_size=batch_size, readers=readers,
-                                          progress=iterate_with(progress, "index"))
+                                          progress=iterate_with(progress, "index"), writer=writer)
                     location, notes = str(store.location), choice.notes
             notes = [f"library: {catalogued.describe()}", *notes]
             if read_text:

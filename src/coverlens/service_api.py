@@ -56,8 +56,8 @@ class TextEvidence:
 
     words: list[str]  # the lines read (the evidence), top to bottom
     origin: str  # "stored" (the text stage read this library cover), "read" (OCR now), "" (nothing)
-    scores: list[GenreScore] | None = None  # the text model's genres; None: no legible text or no text model
-    fused: list[GenreScore] | None = None  # head + text model; the head's own where nothing was read
+    scores: list[GenreScore] = field(default_factory=list)  # the text model's; none: no legible text or model
+    fused: list[GenreScore] = field(default_factory=list)  # head + text model; the head's own where nothing read
     weights: dict[str, float] = field(default_factory=dict)  # the fusion weights used
     notes: list[str] = field(default_factory=list)  # why a part is missing
 
@@ -67,8 +67,8 @@ class TextEvidence:
         return " / ".join(self.words)
 
     def to_dict(self) -> dict[str, Any]:
-        def scores(found: list[GenreScore] | None) -> list[dict[str, Any]] | None:
-            return None if found is None else [{"genre": s.genre, "probability": s.score} for s in found]
+        def scores(found: list[GenreScore]) -> list[dict[str, Any]] | None:
+            return None if not found else [{"genre": s.genre, "probability": s.score} for s in found]
 
         return {"words": list(self.words), "words_from": self.origin or None, "text_model": scores(self.scores),
                 "fused": scores(self.fused), "fusion_weights": dict(self.weights), "text_notes": list(self.notes)}
@@ -213,7 +213,8 @@ class CoverlensAPI(Protocol):
 
     # jobs
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
-              batch_size: int = BATCH_SIZE, readers: int | None = None, text: bool | None = None) -> IndexJob: ...
+              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None,
+              text: bool | None = None) -> IndexJob: ...
     def clusters(self, embedder: str | None = None) -> ClusterReport | None: ...
     def cluster_map_path(self, embedder: str | None = None) -> Path | None: ...
     def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,

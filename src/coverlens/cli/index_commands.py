@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="do not read the words on the covers (OCR, one process per core; only covers not read "
                    "yet); also $COVERLENS_TEXT=0")
     p.add_argument("--text", dest="text", action="store_true", help="read them even where $COVERLENS_TEXT=0")
+    p.add_argument("--ray", metavar="ADDRESS|auto", default=None,
+                   help="read and embed on the Ray cluster at ADDRESS (`auto`: the cluster in RAY_ADDRESS, else a "
+                   "new local one), writing into the Chroma server given by --chroma-url (needs `ray[data]`)")
     add_embedder_options(p)
     add_store_option(p)
     add_workspace_option(p)
@@ -48,7 +51,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     service = open_service(args)
     try:
         job = service.index(Bars(), embedder=args.embedder, rebuild=args.rebuild, batch_size=args.batch_size,
-                            readers=args.readers, text=args.text)
+                            readers=args.readers, ray=args.ray, text=args.text)
     finally:
         service.close()
     for note in job.notes:

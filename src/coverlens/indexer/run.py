@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
 DEFAULT_BATCH_SIZE = 64
+# Applies a run's plan: deletes, metadata updates, then read -> embed -> write of the missing covers;
+# returns the unreadable covers. `_write` runs in this process; `ray_runner.write_on_ray` on a cluster.
+Writer = Callable[["Workspace", dict[str, Cover], list["_Target"], dict[str, float], int, "int | None",
+                   "Progress | None"], list[tuple[str, str]]]
 
 
 @dataclass
@@ -142,6 +146,7 @@ def index_covers(
     batch_size: int = DEFAULT_BATCH_SIZE,
     readers: int | None = None,
     progress: Progress | None = None,
+    writer: Writer | None = None,
 ) -> IndexReport:
     """Index the catalog's distinct covers with each embedder into its collection of `store`.
 
@@ -151,11 +156,11 @@ def index_covers(
     """
     with workspace_writer(workspace, "index"):
         return _index_covers(workspace, store, embedders, rebuild=rebuild, batch_size=batch_size,
-                             readers=readers, progress=progress)
+                             readers=readers, progress=progress, writer=writer or _write)
 
 
 def _index_covers(workspace: Workspace, store: CoverStore, embedders: Sequence[Embedder], *, rebuild: bool,
-                  batch_size: int, readers: int | None, progress: Progress | None) -> IndexReport:
+                  batch_size: int, readers: int | None, progress: Progress | None, writer: Writer) -> IndexReport:
     started = time.perf_counter()
     timings: dict[str, float] = defaultdict(float)
     covers = covers_from_catalog(distinct_covers(load_catalog(workspace)))
@@ -175,7 +180,7 @@ def _index_covers(workspace: Workspace, store: CoverStore, embedders: Sequence[E
         target.plan.collection.mark_incomplete(reason)
     store.bump_generation("index run started")
     try:
-        failures = _write(workspace, covers, targets, timings, batch_size, readers, progress)
+        failures = writer(workspace, covers, targets, timings, batch_size, readers, progress)
         for target in writing:
             target.plan.collection.mark_complete()
     except BaseException:
@@ -194,10 +199,8 @@ def _report(targets: list[_Target], covers: dict[str, Cover], failures: list[tup
                        timings=dict(timings), seconds=time.perf_counter() - started)
 
 
-def _write(workspace: Workspace, covers: dict[str, Cover], targets: list[_Target], timings: dict[str, float],
-           batch_size: int, readers: int | None, progress: Progress | None) -> list[tuple[str, str]]:
-    """Delete, update metadata, then read -> embed -> write what is missing; returns unreadable covers."""
-    root = library_root(workspace)
+def apply_plan_changes(covers: dict[str, Cover], targets: list[_Target], timings: dict[str, float]) -> None:
+    """Delete the covers gone from the library and rewrite changed metadata (the vectors stay)."""
     step = time.perf_counter()
     for target in targets:
         target.plan.collection.delete(sorted(target.plan.gone))
@@ -206,6 +209,13 @@ def _write(workspace: Workspace, covers: dict[str, Cover], targets: list[_Target
         target.plan.collection.update_metadata(changed, [covers[i].metadata for i in changed])
         target.report.updated = len(changed)
     timings["delete + update metadata"] = time.perf_counter() - step
+
+
+def _write(workspace: Workspace, covers: dict[str, Cover], targets: list[_Target], timings: dict[str, float],
+           batch_size: int, readers: int | None, progress: Progress | None) -> list[tuple[str, str]]:
+    """Delete, update metadata, then read -> embed -> write what is missing; returns unreadable covers."""
+    root = library_root(workspace)
+    apply_plan_changes(covers, targets, timings)
 
     todo = sorted((covers[i] for i in set().union(*(t.plan.new for t in targets))), key=lambda c: c.path)
     failures: list[tuple[str, str]] = []

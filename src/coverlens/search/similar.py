@@ -93,13 +93,15 @@ def similar_covers(
     offset: int = 0,
     exclude_self: bool = True,
     query_id: str | None = None,
+    vector: np.ndarray | None = None,
 ) -> SimilarResult:
     """Embed `image` and return its neighbours [offset, offset + k), best first.
 
     `query_id` (see `content_id`) identifies the query when it came from a file: with
-    `exclude_self`, that cover is left out of the results if the store holds it.
+    `exclude_self`, that cover is left out of the results if the store holds it. `vector`: the
+    query's embedding when the caller already has it (see `search.one_pass`).
     """
-    vector = embed_one(image, embedder)
+    vector = embed_one(image, embedder) if vector is None else vector
     hits, found = nearest(vector, collection, k=k, offset=offset,
                           exclude_id=query_id if exclude_self else None, block=PAGE_BLOCK)
     return SimilarResult(hits=hits, offset=offset, k=k, query_id=query_id, self_excluded=found, vector=vector)

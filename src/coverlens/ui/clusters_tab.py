@@ -9,6 +9,7 @@ import gradio as gr
 from coverlens.defaults import CLUSTER_MEMBERS
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 from coverlens.ui.search_tab import embedder_radio
 
 MEMBERS = CLUSTER_MEMBERS
@@ -58,8 +59,12 @@ def build(shell: Shell) -> None:
 
     @guarded(kept(len(outputs) - 1))
     def run(embedder_name: str) -> tuple[Any, ...]:
-        report = service.run_clusters(embedder_name).report
-        return view(embedder_name, f"Clustered {report.n_covers:,} covers into {len(report.clusters)} clusters.")
+        def work(progress: Any) -> str:
+            progress(0.0, f"clustering the {embedder_name} vectors")
+            report = service.run_clusters(embedder_name).report
+            return f"Clustered {report.n_covers:,} covers into {len(report.clusters)} clusters."
+
+        return (shell.submit("clusters", f"clusters ({embedder_name})", work), *(gr.skip(),) * (len(outputs) - 1))
 
     @guarded(cleared(2))
     def cluster(cluster_id: int | None, embedder_name: str) -> tuple[Any, ...]:
@@ -68,7 +73,7 @@ def build(shell: Shell) -> None:
         if chosen is None:
             return ("", None, None)
         hits = service.cluster_members(int(cluster_id), embedder_name, limit=MEMBERS)
-        return ("", fmt.genre_mix_frame(chosen), fmt.hit_gallery(hits, service.cover_image))
+        return ("", fmt.genre_mix_frame(chosen), fmt.hit_gallery_of(hits, shell.image_of))
 
     def select_row(evt: gr.SelectData) -> Any:
         row = evt.row_value or []
@@ -78,7 +83,8 @@ def build(shell: Shell) -> None:
     embedder.change(clusters, embedder, outputs, api_visibility="private")
     choice.change(cluster, [choice, embedder], [member_note, mix, members], api_name="cluster")
     table.select(select_row, None, choice, api_visibility="private")
-    shell.refresh_after(run_button.click(run, embedder, outputs, api_name="run_clusters"))
+    run_button.click(run, embedder, outputs, api_name="run_clusters", **JOBS)
+    shell.after_jobs(clusters, embedder, outputs)
 
 
 def _existing(path: Any) -> str | None:

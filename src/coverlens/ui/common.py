@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,35 +11,11 @@ from typing import Any
 import gradio as gr
 
 from coverlens.errors import CoverlensError
+from coverlens.jobs import JobRunner
+from coverlens.thumbnails import Thumbnails
 from coverlens.ui.formatting import error_markdown
 
 Handler = Callable[..., Any]
-
-
-class Serialized:
-    """The service with one call at a time.
-
-    Gradio runs events in a thread pool; the service builds its collaborators (the Chroma client,
-    one per store directory per process, and the models) on first use and swaps the store for a
-    writer while indexing. One lock around every method call keeps two events from doing that at
-    once; a search waits while an index run holds the service.
-    """
-
-    def __init__(self, service: Any) -> None:
-        self._service = service
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._service, name)
-        if not callable(value):
-            return value
-
-        @functools.wraps(value)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return value(*args, **kwargs)
-
-        return call
 
 
 def guarded(blank: Callable[[], tuple[Any, ...]]) -> Callable[[Handler], Handler]:
@@ -77,7 +52,8 @@ def kept(n: int) -> Callable[[], tuple[Any, ...]]:
 
 
 def progress_callback(progress: gr.Progress) -> Callable[[float, str], None]:
-    """The service reports (fraction, message); gradio's tracker takes (fraction, desc=...)."""
+    """The service reports (fraction, message); gradio's tracker takes (fraction, desc=...).
+    (For work run inside an event; background jobs report to `coverlens.jobs` instead.)"""
 
     def report(fraction: float, message: str) -> None:
         progress(max(0.0, min(1.0, float(fraction))), desc=message)
@@ -96,20 +72,45 @@ def missing_markdown(what: str, service: Any) -> str:
 
 @dataclass
 class Shell:
-    """What the tabs share: the service, and the displays to refresh after an action changes state.
+    """What the tabs share: the service, the background jobs, the thumbnails, and the displays to
+    refresh after a job changes the engine's state.
 
     `allow` is told about a library folder catalogued from the app, so its covers may be served.
+    `jobs_done` (set by the app before the tabs are built) changes each time a job finishes; a tab
+    that shows what a job writes refreshes on it (`after_jobs`).
     """
 
     service: Any
     allow: Callable[[Path], None]
+    jobs: JobRunner
+    thumbs: Thumbnails | None = None
     hooks: list[tuple[Callable[[], Any], Any]] = field(default_factory=list)
+    jobs_done: Any = None
 
     def on_change(self, fn: Callable[[], Any], outputs: Any) -> None:
         self.hooks.append((fn, outputs))
 
-    def refresh_after(self, event: Any) -> Any:
-        """Chain every registered refresh after `event` (catalog, index, clustering, evaluation)."""
-        for fn, outputs in self.hooks:
-            event = event.then(fn, None, outputs, api_visibility="private")
-        return event
+    def after_jobs(self, fn: Handler, inputs: Any, outputs: Any) -> None:
+        """Run `fn` again whenever a background job finishes (its view may have changed)."""
+        self.jobs_done.change(fn, inputs, outputs, api_visibility="private", show_progress="hidden",
+                              concurrency_id="views", concurrency_limit=None)
+
+    def submit(self, kind: str, label: str, work: Callable[[Callable[[float, str], None]], Any],
+               describe: Callable[[Any], str] = str) -> str:
+        """Queue a background job; the message says where its progress shows."""
+        running = [j for j in self.jobs.active()]
+        job = self.jobs.submit(kind, label, work, describe)
+        where = f"queued behind {running[0].label}" if running else "started"
+        return (f"Job **{job.id}** ({label}) {where}: its progress and log show under **Jobs** at the top; "
+                "searches keep answering meanwhile.")
+
+    def image_of(self, hit: Any) -> Any:
+        """The cover to show in a gallery: its thumbnail, or the full cover when none can be made
+        (a file's path, or an embedded picture decoded: see `service.cover_image`)."""
+        source = getattr(hit, "source", "file")
+        full = lambda: self.service.cover_image(hit.path, source)  # noqa: E731 (read only when the thumbnail is missing)
+        thumb = self.thumbs.get(hit.id, full) if self.thumbs is not None else None
+        if thumb is not None:
+            return thumb
+        value = full()
+        return str(value) if isinstance(value, (str, Path)) else value

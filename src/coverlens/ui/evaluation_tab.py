@@ -8,7 +8,8 @@ from typing import Any
 import gradio as gr
 
 from coverlens.ui import formatting as fmt
-from coverlens.ui.common import Shell, guarded, kept, missing_markdown, progress_callback
+from coverlens.ui.common import Shell, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 
 
 def build(shell: Shell) -> None:
@@ -44,9 +45,13 @@ def build(shell: Shell) -> None:
         return view()
 
     @guarded(kept(len(outputs) - 1))
-    def run(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        service.run_evaluation(progress=progress_callback(progress))
-        return view("Evaluation finished.")
+    def run() -> tuple[Any, ...]:
+        def work(progress: Any) -> str:
+            service.run_evaluation(progress=progress)
+            return "Evaluation finished."
+
+        return (shell.submit("evaluate", "evaluation on the held-out split", work), *(gr.skip(),) * (len(outputs) - 1))
 
     tab.select(evaluation, None, outputs, api_name="evaluation")
-    shell.refresh_after(run_button.click(run, None, outputs, api_name="run_evaluation"))
+    run_button.click(run, None, outputs, api_name="run_evaluation", **JOBS)
+    shell.after_jobs(evaluation, None, outputs)

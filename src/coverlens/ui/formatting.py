@@ -42,6 +42,15 @@ def hit_gallery(hits: Iterable[Hit], path_of: PathOf) -> list[GalleryItem]:
     return [(shown(path_of, h.path, h.source), hit_caption(h)) for h in hits]
 
 
+def hit_gallery_of(hits: Iterable[Hit], image_of: Callable[[Hit], Any]) -> list[GalleryItem]:
+    """Like `hit_gallery`, the image chosen per hit (its thumbnail, by the cover's id)."""
+    items = []
+    for h in hits:
+        image = image_of(h)
+        items.append((str(image) if isinstance(image, (str, Path)) else image, hit_caption(h)))
+    return items
+
+
 def _availability(state: Any) -> str:
     if state.available is None:
         return "not loaded yet"
@@ -241,3 +250,9 @@ def near_duplicates_gallery(report: Any, path_of: PathOf, pairs: int = 12) -> li
         items += [(shown(path_of, p.a_path, p.a_source), f"{p.a_genre} · {p.similarity:.3f}"),
                   (shown(path_of, p.b_path, p.b_source), f"{p.b_genre} · {p.similarity:.3f}")]
     return items
+
+
+def words_markdown(read: Any) -> str:
+    """The words read on a cover (the OCR hook's answer: anything with a `text`)."""
+    text = str(getattr(read, "text", "") or "").strip()
+    return f"**Words on the cover:** {text}" if text else "No words read on the cover."

@@ -1,7 +1,8 @@
-"""Library tab: the catalog overview, and the Catalog and Index actions with progress."""
+"""Library tab: the catalog overview, and the Catalog and Index actions (background jobs)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ import gradio as gr
 
 from coverlens.errors import LibraryError
 from coverlens.ui import formatting as fmt
-from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown, progress_callback
+from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 
 
 def build(shell: Shell) -> None:
@@ -49,21 +51,48 @@ def build(shell: Shell) -> None:
                 fmt.copy_groups_table(view.label_conflicts), fmt.copy_groups_table(view.placeholders))
 
     @guarded(kept(0))
-    def catalog(path: str, progress: gr.Progress = gr.Progress()) -> tuple[str]:
+    def catalog(path: str) -> tuple[str]:
         if not (path or "").strip():
             raise LibraryError("type the library folder to catalog first")
-        s = service.catalog(Path(path.strip()).expanduser(), progress=progress_callback(progress))
-        root = service.library_root()
-        if root is not None:
-            shell.allow(root)
-        text = s.describe()
-        return (text[0].upper() + text[1:] + ".",)
+        folder = Path(path.strip()).expanduser()
+
+        def work(progress: Callable[[float, str], None]) -> str:
+            summary = service.catalog(folder, progress=progress)
+            root = service.library_root()
+            if root is not None:
+                shell.allow(root)  # its covers may be served from now on
+            text = summary.describe()
+            return text[0].upper() + text[1:] + "."
+
+        return (shell.submit("catalog", f"catalog {folder}", work),)
 
     @guarded(kept(0))
-    def index(progress: gr.Progress = gr.Progress()) -> tuple[str]:
-        return (service.index(progress=progress_callback(progress)).summary(),)
+    def index() -> tuple[str]:
+        return (shell.submit("index", "index (every embedder that can be had) + thumbnails",
+                             lambda progress: index_job(shell, progress)),)
 
     tab.select(overview, None, outputs, api_name="overview")
-    done = catalog_button.click(catalog, folder, action, api_name="catalog")
-    shell.refresh_after(done.then(overview, None, outputs, api_visibility="private"))
-    shell.refresh_after(index_button.click(index, None, action, api_name="index"))
+    catalog_button.click(catalog, folder, action, api_name="catalog", **JOBS)
+    index_button.click(index, None, action, api_name="index", **JOBS)
+    shell.after_jobs(overview, None, outputs)
+
+
+def index_job(shell: Shell, progress: Callable[[float, str], None]) -> str:
+    """Index what is new, then make the thumbnails the galleries will show (so no search makes them)."""
+    service = shell.service
+    summary = service.index(progress=progress).summary()
+    if shell.thumbs is not None and service.library_root() is not None:
+        covers = [(cover_id, service.cover_path(path)) for cover_id, path in service_cover_ids(service)]
+        made = shell.thumbs.make_all(covers, progress=progress)
+        summary += f"\n{made:,} thumbnails made ({shell.thumbs.folder})."
+    return summary
+
+
+def service_cover_ids(service: Any) -> list[tuple[str, str]]:
+    """(id, library path) of every catalogued cover, read from the catalog file."""
+    from coverlens.catalog import distinct_covers, load_catalog
+
+    if not service.workspace.catalog_file.exists():
+        return []
+    covers = distinct_covers(load_catalog(service.workspace))
+    return list(zip(covers["id"], covers["path"], strict=True))

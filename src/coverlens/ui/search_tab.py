@@ -1,4 +1,11 @@
-"""Search tab: a cover in (uploaded or picked from the library), prediction, vote, neighbours out."""
+"""Search tab: a cover in (uploaded or picked from the library), prediction, vote, neighbours out.
+
+Fast first, words after: the search event answers with the nearest covers, the head and the vote
+(the galleries show thumbnails); a chained second event brings what is slower. Today that is the
+words read on the cover, when the service offers `read_words(source)` (the OCR stage): its answer
+(`.text`, and optionally `.scores` of a text model and `.fused` genres) fills the "Words" row;
+without it the second update leaves the row hidden and costs nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from coverlens.errors import CoverlensError, ImageError
 from coverlens.ui import formatting as fmt
 from coverlens.ui import search_words
 from coverlens.ui.common import Shell, cleared, guarded
+from coverlens.ui.concurrency import SEARCH_WORKERS
 
 PAGE = SEARCH_K  # covers added by each press of "More covers"
 MAX_K = 100
@@ -33,12 +41,18 @@ def build(shell: Shell) -> None:
                 search_button = gr.Button("Search", variant="primary", elem_id="search-button")
                 more_button = gr.Button("More covers", elem_id="search-more")
             query = gr.Image(label="Query cover", type="filepath", interactive=False, height=220)
+            full = gr.Image(label="Selected cover (full size): click a cover in the galleries", type="filepath",
+                            interactive=False, height=320, elem_id="search-full")
         with gr.Column(scale=2):
             message = gr.Markdown(elem_id="search-message")
             with gr.Row():
                 head = gr.Label(label="Classifier (fastai head)", num_top_classes=5, elem_id="search-head")
                 vote_scores = gr.Label(label="KNN vote over the neighbours", num_top_classes=5)
             vote = gr.Markdown(elem_id="search-vote")
+            with gr.Row(visible=False) as words_row:
+                words = gr.Markdown(elem_id="search-words")
+                text_scores = gr.Label(label="Text model (words read)", num_top_classes=5)
+                fused = gr.Label(label="Fused genre", num_top_classes=5)
             cluster = gr.Markdown(elem_id="search-cluster")
             words = search_words.words_panel()
             evidence = gr.Gallery(label="Evidence: the neighbours that voted (genre · similarity)", columns=5,
@@ -47,39 +61,98 @@ def build(shell: Shell) -> None:
                                     fit_columns=False,
                                     elem_id="search-neighbours")
             search_words.find_panel(service)
+        # ((upload, picked), evidence (path, source)s, neighbour (path, source)s): for clicks and the words
+        shown = gr.State(None)
 
     outputs = [message, query, head, vote, vote_scores, evidence, neighbours, cluster]
+    blank = (None,) * (len(outputs) - 1)
 
-    @guarded(cleared(len(outputs) - 1))
+    @guarded(cleared(len(outputs)))
     def search(upload_path: str | None, picked: str | None, k_value: float, embedder_name: str) -> tuple[Any, ...]:
         if upload_path:
             source = Path(upload_path)
         elif picked:
             source = library_file(service, picked)
         else:
-            return ("Upload a cover or pick one from the library.", *(None,) * (len(outputs) - 1))
+            return ("Upload a cover or pick one from the library.", *blank, None)
         result = service.search(source, k=int(k_value), embedder=embedder_name, text=False)  # words: after
+        evidence_hits = result.vote.evidence if result.vote else []
         return (
-            fmt.search_notes(result), _query_shown(source), fmt.scores_label(result.head),
-            fmt.vote_markdown(result.vote),
+            fmt.search_notes(result), query_image(shell, source, result.query_id, bool(picked and not upload_path)),
+            fmt.scores_label(result.head), fmt.vote_markdown(result.vote),
             fmt.scores_label(result.vote.scores) if result.vote else None,
-            fmt.hit_gallery(result.vote.evidence if result.vote else [], service.cover_image),
-            fmt.hit_gallery(result.neighbours, service.cover_image), fmt.cluster_markdown(result.cluster),
+            fmt.hit_gallery_of(evidence_hits, shell.image_of), fmt.hit_gallery_of(result.neighbours, shell.image_of),
+            fmt.cluster_markdown(result.cluster),
+            ((upload_path, None) if upload_path else (None, picked), [(h.path, h.source) for h in evidence_hits],
+             [(h.path, h.source) for h in result.neighbours]),
         )
+
+    def read_words(found: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        """The second update: the words on the cover (the OCR hook), never holding back the first."""
+        reader = getattr(service, "read_words", None)
+        if reader is None or not found:
+            return (gr.update(visible=False), None, None, None)
+        try:
+            upload_path, picked = found[0]
+            read = reader(Path(upload_path) if upload_path else library_file(service, picked))
+        except CoverlensError as exc:
+            return (gr.update(visible=True), fmt.error_markdown(str(exc)), None, None)
+        if read is None:
+            return (gr.update(visible=False), None, None, None)
+        return (gr.update(visible=True), fmt.words_markdown(read), fmt.scores_label(getattr(read, "scores", [])),
+                fmt.scores_label(getattr(read, "fused", [])))
+
+    def open_full(which: int, found: Any, evt: gr.SelectData) -> Any:
+        """A click on a gallery cover shows the full cover, not its thumbnail."""
+        paths = found[which] if found else []
+        if evt.index is None or not 0 <= int(evt.index) < len(paths):
+            return gr.skip()
+        try:
+            return fmt.shown(service.cover_image, *paths[int(evt.index)])
+        except CoverlensError:
+            return gr.skip()
 
     def more(k_value: float) -> float:
         return min(MAX_K, int(k_value) + PAGE)
 
     inputs = [upload, pick, k, embedder]
-    search_button.click(search, inputs, outputs, api_name="search")
+    # Searches run side by side (up to SEARCH_WORKERS, see ui.app); the words follow as their own event.
+    fast = {"concurrency_id": "search", "concurrency_limit": SEARCH_WORKERS}
+    after = {"concurrency_id": "words", "concurrency_limit": SEARCH_WORKERS, "show_progress": "hidden"}
+    words_out = [words_row, words, text_scores, fused]
+
+    def words_after(event: Any) -> None:
+        event.then(read_words, shown, words_out, api_visibility="private", **after)
+
+    def search_after(event: Any) -> None:
+        words_after(event.then(search, inputs, [*outputs, shown], api_visibility="private", **fast))
+
+    words_after(search_button.click(search, inputs, [*outputs, shown], api_name="search", **fast))
     # One source at a time: an upload clears the pick and a pick clears the upload.
-    upload.upload(lambda: None, None, pick, api_visibility="private").then(
-        search, inputs, outputs, api_visibility="private")
-    pick.select(lambda: None, None, upload, api_visibility="private").then(
-        search, inputs, outputs, api_visibility="private")
-    more_button.click(more, k, k, api_name="more").then(search, inputs, outputs, api_visibility="private")
+    search_after(upload.upload(lambda: None, None, pick, api_visibility="private", queue=False))
+    search_after(pick.select(lambda: None, None, upload, api_visibility="private", queue=False))
+    search_after(more_button.click(more, k, k, api_name="more", queue=False))
+
+    def open_evidence(found: Any, evt: gr.SelectData) -> Any:
+        return open_full(1, found, evt)
+
+    def open_neighbour(found: Any, evt: gr.SelectData) -> Any:
+        return open_full(2, found, evt)
+
+    evidence.select(open_evidence, shown, full, api_visibility="private", **fast)
+    neighbours.select(open_neighbour, shown, full, api_visibility="private", **fast)
     shell.on_change(lambda: library_choices(service), pick)
     search_words.wire_words(service, words, upload, pick, search_button, library_file)
+
+
+def query_image(shell: Shell, source: Any, query_id: str | None, picked: bool) -> Any:
+    """What the query shows: an upload as it came (already in gradio's cache); a library cover by its
+    thumbnail (the full file would be hashed and copied into gradio's cache on every search)."""
+    if picked and query_id and shell.thumbs is not None:
+        thumb = shell.thumbs.get(query_id, lambda: source)
+        if thumb is not None:
+            return str(thumb)
+    return _query_shown(source)
 
 
 def embedder_radio(service: Any, **kwargs: Any) -> gr.Radio:

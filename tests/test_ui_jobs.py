@@ -1,0 +1,311 @@
+"""Background jobs and concurrent reads: the JobRunner alone, then the app with a slow fake service."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coverlens.errors import StoreError
+from coverlens.jobs import CANCELLED, DONE, FAILED, RUNNING, JobRunner
+from coverlens.registry import Kept
+from local_servers import launch_local
+from ui_fakes import FakeService
+
+gradio_client = pytest.importorskip("gradio_client")
+
+SEARCH_S = 0.4  # how long the slow fake's search takes
+
+
+# -- the runner alone -------------------------------------------------------------------------------
+
+@pytest.fixture
+def runner() -> Iterator[JobRunner]:
+    jobs = JobRunner()
+    yield jobs
+    jobs.close()
+
+
+def test_jobs_run_one_at_a_time_in_the_order_asked(runner: JobRunner) -> None:
+    inside, most, order = [0], [0], []
+    lock = threading.Lock()
+
+    def work(name: str) -> Any:
+        def run(progress: Any) -> str:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            progress(0.5, f"{name}: half")
+            time.sleep(0.05)
+            order.append(name)
+            with lock:
+                inside[0] -= 1
+            return f"{name} done"
+        return run
+
+    ids = [runner.submit("test", name, work(name)).id for name in ("a", "b", "c")]
+    jobs = [runner.wait(i, timeout=10) for i in ids]
+    assert order == ["a", "b", "c"] and most[0] == 1
+    assert [j.state for j in jobs] == [DONE] * 3 and jobs[1].summary == "b done" and jobs[1].fraction == 1.0
+    assert any("b: half" in line for line in jobs[1].log)
+
+
+def test_cancel_stops_a_running_job_at_its_next_progress_and_drops_a_queued_one(runner: JobRunner) -> None:
+    started, steps = threading.Event(), []
+
+    def long(progress: Any) -> str:
+        for i in range(200):
+            started.set()
+            progress(i / 200, f"step {i}")
+            steps.append(i)
+            time.sleep(0.01)
+        return "finished"
+
+    running = runner.submit("test", "long", long)
+    queued = runner.submit("test", "queued", lambda progress: "never")
+    assert started.wait(5)
+    assert runner.cancel(queued.id).state == CANCELLED
+    runner.cancel(running.id)
+    job = runner.wait(running.id, timeout=10)
+    assert job.state == CANCELLED and len(steps) < 200 and "stored so far is kept" in job.summary
+    assert runner.get(queued.id).state == CANCELLED and runner.get(queued.id).started is None
+
+
+def test_a_failed_job_keeps_its_error_and_the_worker_goes_on(runner: JobRunner) -> None:
+    def fail(progress: Any) -> None:
+        raise StoreError("no finetuned vectors; run `coverlens index` first")
+
+    def bug(progress: Any) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    failed, broken = runner.submit("test", "fails", fail), runner.submit("test", "bug", bug)
+    after = runner.submit("test", "after", lambda progress: "fine")
+    assert runner.wait(failed.id, 10).error == "no finetuned vectors; run `coverlens index` first"
+    job = runner.wait(broken.id, 10)
+    assert job.state == FAILED and "ZeroDivisionError" in job.error and any("Traceback" in x for x in job.log)
+    assert runner.wait(after.id, 10).state == DONE
+
+
+def test_kept_builds_once_when_two_first_uses_race(tmp_path: Path) -> None:
+    """Two searches arriving together at a cold service build the embedder once, not twice."""
+    from coverlens.registry import BuildContext
+    from coverlens.workspace import Workspace
+    from fakes import FakeEmbedder, fake_registry
+
+    def slow_build(ctx: Any) -> FakeEmbedder:
+        time.sleep(0.2)
+        return FakeEmbedder("finetuned")
+
+    registry = fake_registry({"finetuned": slow_build})
+    kept = Kept(registry, BuildContext(Workspace(tmp_path), lambda: None, {}, lambda name: None))
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: kept.embedder("finetuned"), range(4)))
+    assert kept.builds["finetuned"] == 1 and all(b is built[0] for b in built)
+
+
+# -- the app ----------------------------------------------------------------------------------------
+
+class SlowService(FakeService):
+    """The fake, with a search that takes SEARCH_S and an index run that waits for `release`."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.inside = self.most = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.index_started = threading.Event()
+
+    def search(self, source: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        try:
+            time.sleep(SEARCH_S)
+            return super().search(source, **kwargs)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+    def index(self, progress: Any = None, **kwargs: Any) -> Any:
+        for step in range(1000):
+            self.index_started.set()
+            if self.release.is_set():
+                break
+            if progress:
+                progress(step / 1000, f"index finetuned: {step}/1000")
+            time.sleep(0.02)
+        return super().index(progress, **kwargs)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[Any, SlowService, Any]]:
+    service = SlowService(tmp_path)
+    demo = launch_local(service)
+    client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+    yield demo, service, client
+    service.release.set()
+    demo.close()
+
+
+def search(client: Any, service: FakeService, i: int = 0) -> tuple[Any, ...]:
+    cover = service.library / service.covers[i % len(service.covers)][0]
+    return client.predict(gradio_client.handle_file(str(cover)), None, 5, "finetuned", api_name="/search")
+
+
+def job_id(message: str) -> str:
+    found = re.search(r"Job \*\*([\w-]+)\*\*", message)
+    assert found, message
+    return found.group(1)
+
+
+def test_searches_run_side_by_side(app: tuple[Any, SlowService, Any]) -> None:
+    demo, service, client = app
+    search(client, service)  # warm
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: search(client, service, i), range(4)))
+    took = time.monotonic() - started
+    assert all(a[2]["label"] for a in answers)  # every search got its head
+    assert service.most >= 2  # two searches were inside the service at the same moment
+    assert took < 4 * SEARCH_S  # not one after the other
+
+
+def test_a_search_answers_while_a_job_runs_and_the_job_can_be_cancelled(app: tuple[Any, SlowService, Any]) -> None:
+    demo, service, client = app
+    job = job_id(client.predict(api_name="/index"))
+    assert service.index_started.wait(10)
+    started = time.monotonic()
+    answer = search(client, service)
+    assert time.monotonic() - started < 10 * SEARCH_S and answer[2]["label"]
+    record = client.predict(job, api_name="/job")
+    assert record["state"] == RUNNING and record["message"].startswith("index finetuned")
+    # a new page (a new client session) lists the same job: its state lives in the server
+    fresh = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+    status, table, *_ = fresh.predict(api_name="/jobs")
+    assert job in [row[0] for row in table["data"]] and "running" in status and "index finetuned" in status
+    fresh.predict(job, api_name="/cancel_job")
+    runner = demo.coverlens_shell.jobs
+    assert runner.wait(job, timeout=10).state == CANCELLED
+    status, *_ = fresh.predict(api_name="/jobs")
+    assert "cancelled" in status
+
+
+def test_jobs_queue_behind_each_other(app: tuple[Any, SlowService, Any], tmp_path: Path) -> None:
+    demo, service, client = app
+    first = job_id(client.predict(api_name="/index"))
+    assert service.index_started.wait(10)
+    message = client.predict(str(tmp_path), api_name="/catalog")
+    assert "queued behind" in message
+    second = job_id(message)
+    runner = demo.coverlens_shell.jobs
+    assert runner.get(second).state == "queued"
+    service.release.set()
+    assert runner.wait(first, 10).state == DONE and runner.wait(second, 10).state == DONE
+
+
+class WordsService(FakeService):
+    """The fake with the OCR hook: reading the words takes a while, the search does not."""
+
+    WORDS_S = 2.0
+
+    def read_words(self, source: Any) -> Any:
+        time.sleep(self.WORDS_S)
+        return type("Words", (), {"text": "COMPLETE WORKS", "scores": [], "fused": []})()
+
+
+def test_the_first_update_never_waits_for_the_words(tmp_path: Path) -> None:
+    service = WordsService(tmp_path)
+    demo = launch_local(service)
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        search(client, service)  # warm
+        started = time.monotonic()
+        answer = search(client, service)
+        assert time.monotonic() - started < WordsService.WORDS_S  # the words come in a later event
+        assert answer[2]["label"]
+    finally:
+        demo.close()
+
+
+def test_real_service_answers_searches_while_its_index_job_writes(copied_workspace: Any, tmp_path: Path) -> None:
+    """One process, one embedded store: the index job writes through the client the searches read
+    with (no close, no lock between them); every search answers, and the store ends equal to the catalog."""
+    from coverlens.catalog import distinct_covers, load_catalog, run_catalog
+    from coverlens.sample_library import make_sample_library
+    from coverlens.service import CoverlensService
+
+    workspace = copied_workspace
+    service = CoverlensService(workspace)
+    service.index(embedder="finetuned")
+    library = service.library_root()
+    first = sorted(library.glob("*/*.jpg"))
+    for path in make_sample_library(tmp_path / "extra", genres=3, per_genre=40, size=48, seed=9):
+        path.rename(library / path.parent.name / f"new-{path.name}")
+    run_catalog(workspace)
+    demo = launch_local(service)
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        runner = demo.coverlens_shell.jobs
+        job = job_id(client.predict(api_name="/index"))
+        answers, states = [], set()
+        while runner.get(job).active and len(answers) < 40:
+            states.add(runner.get(job).state)
+            cover = first[len(answers) % len(first)]
+            answers.append(client.predict(gradio_client.handle_file(str(cover)), None, 5, "finetuned",
+                                          api_name="/search"))
+        done = runner.wait(job, timeout=120)
+        assert done.state == DONE, done.error
+        assert RUNNING in states  # some searches were answered while the job was writing
+        for message, _query, head, _vote, _scores, _evidence, neighbours, _cluster in answers:
+            assert "error" not in (message or "").lower() and head["label"] and len(neighbours) == 5
+        stored = set(service.collection("finetuned").ids())
+        assert stored == set(distinct_covers(load_catalog(workspace))["id"])
+        thumbs = demo.coverlens_shell.thumbs
+        assert "thumbnails made" in done.summary and len(list(thumbs.folder.glob("*.webp"))) == len(stored)
+        # the galleries show the thumbnails, named by the covers' ids
+        neighbours = client.predict(gradio_client.handle_file(str(first[0])), None, 5, "finetuned",
+                                    api_name="/search")[6]
+        assert all(Path(item["image"]["path"]).suffix == ".webp" for item in neighbours)
+    finally:
+        demo.close()
+        service.close()
+
+
+def test_a_cancelled_index_run_loses_nothing_and_the_next_run_finishes(copied_workspace: Any) -> None:
+    """Cancel the real indexer mid-run: the writer lock is released, what was written stays, and
+    the next run adds the rest (the indexer is resumable)."""
+    from coverlens.catalog import distinct_covers, load_catalog
+    from coverlens.service import CoverlensService
+
+    service = CoverlensService(copied_workspace)
+    runner = JobRunner()
+    seen = threading.Event()
+
+    def index(progress: Any) -> Any:
+        def watched(fraction: float, message: str) -> None:
+            if message.startswith("index"):  # past following the library: writing vectors
+                seen.set()
+                time.sleep(0.05)  # slow enough to be cancelled mid-run
+            progress(fraction, message)
+        return service.index(progress=watched, embedder="finetuned", batch_size=2)
+
+    try:
+        job = runner.submit("index", "index", index)
+        assert seen.wait(60)
+        runner.cancel(job.id)
+        assert runner.wait(job.id, 60).state == CANCELLED
+        partial = service.collection("finetuned").count()
+        catalog = set(distinct_covers(load_catalog(copied_workspace))["id"])
+        assert partial < len(catalog)
+        again = runner.submit("index", "index again", lambda progress: service.index(progress, embedder="finetuned"))
+        assert runner.wait(again.id, 120).state == DONE  # the writer lock was released by the cancelled run
+        assert set(service.collection("finetuned").ids()) == catalog
+    finally:
+        runner.close()
+        service.close()
