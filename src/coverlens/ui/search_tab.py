@@ -54,7 +54,6 @@ def build(shell: Shell) -> None:
                 text_scores = gr.Label(label="Text model (words read)", num_top_classes=5)
                 fused = gr.Label(label="Fused genre", num_top_classes=5)
             cluster = gr.Markdown(elem_id="search-cluster")
-            words = search_words.words_panel()
             evidence = gr.Gallery(label="Evidence: the neighbours that voted (genre · similarity)", columns=5,
                                   height="auto", fit_columns=False, elem_id="search-evidence")
             neighbours = gr.Gallery(label="Nearest covers (genre · similarity)", columns=5, height="auto",
@@ -142,7 +141,6 @@ def build(shell: Shell) -> None:
     evidence.select(open_evidence, shown, full, api_visibility="private", **fast)
     neighbours.select(open_neighbour, shown, full, api_visibility="private", **fast)
     shell.on_change(lambda: library_choices(service), pick)
-    search_words.wire_words(service, words, upload, pick, search_button, library_file)
 
 
 def query_image(shell: Shell, source: Any, query_id: str | None, picked: bool) -> Any:
