@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["catalog", "train", "index", "clusters", "evaluate", "similar"]
+ORDER = ["catalog", "train", "index", "clusters", "evaluate", "similar", "text"]
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,13 @@ from coverlens.workspace import Workspace
 from libraries import catalogued_library
 
 
+@pytest.fixture(autouse=True)
+def no_text_stage_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`index` reads the covers' words (OCR) by default; tests ask for it (`--text`, `text=True`) where
+    they look at the words, so the others do not pay for OCR processes."""
+    monkeypatch.setenv("COVERLENS_TEXT", "0")
+
+
 @pytest.fixture
 def small_library(tmp_path: Path) -> Path:
     """3 genres x 10 generated 48 px covers."""

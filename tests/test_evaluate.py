@@ -321,10 +321,11 @@ def test_report_files_written(catalogued: Workspace, tmp_path: Path) -> None:
     assert not list(reports.glob(".*.tmp"))  # atomic writes leave no temporaries
     data = json.loads((reports / "evaluation.json").read_text())
     assert [r["name"] for r in data["results"]] == [
-        "fastai head", "KNN k=5, ImageNet features (baseline)", "KNN vote, fine-tuned embeddings",
-        "KNN vote, CLIP embeddings", "majority class (chance)"]
-    assert data["results"][3]["metrics"] is None
-    assert data["results"][4]["metrics"]["accuracy"] == pytest.approx(0.25)
+        "fastai head", "text model (OCR words)", "fused: head + text model", "KNN k=5, ImageNet features (baseline)",
+        "KNN vote, fine-tuned embeddings", "KNN vote, CLIP embeddings", "majority class (chance)"]
+    assert data["results"][1]["metrics"] is None and data["results"][2]["metrics"] is None  # no text model
+    assert data["results"][5]["metrics"] is None
+    assert data["results"][6]["metrics"]["accuracy"] == pytest.approx(0.25)
     markdown = (reports / "evaluation.md").read_text()
     assert "| majority class (chance) | 0.250 |" in markdown
     assert "skipped: CLIP comparator unavailable: no weights" in markdown

@@ -65,8 +65,8 @@ def test_a_registered_toy_embedder_is_indexed_searched_clustered_and_evaluated(t
     toy = report.result("knn-toy")
     assert toy is not None and toy.metrics is not None and toy.name == "KNN vote, toy embeddings"
     assert "k=3, similarity-weighted" in toy.note and "stored" in toy.note  # read back from the index
-    assert [r.slug for r in report.results] == ["head", "knn-imagenet", "knn-finetuned", "knn-clip", "knn-toy",
-                                               "majority"]
+    assert [r.slug for r in report.results] == ["head", "text", "fused", "knn-imagenet", "knn-finetuned",
+                                               "knn-clip", "knn-toy", "majority"]
     assert built == ["toy"]  # built once, kept across index, search, similar and evaluation
     service.close()
 

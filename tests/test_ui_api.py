@@ -318,3 +318,12 @@ def test_cluster_placement_outside_every_cluster_is_said_plainly() -> None:
 
     assert "noise" in cluster_markdown(ClusterPlacement(-1, "", 0.0))
     assert "Clusters tab" in cluster_markdown(None)
+
+
+def test_find_shows_the_matched_text_under_each_cover(ready: Running) -> None:
+    message, found = ready.call("greatest", api="find")
+    assert ready.service.calls[-1] == ("find", {"query": "greatest", "k": 20, "offset": 0})
+    assert "20 covers" in message and len(found) == 20
+    assert captions(found)[0].endswith("· [GREATEST] / FAKE")
+    message, found = ready.call("  ", api="find")
+    assert "Type some words" in message and not found

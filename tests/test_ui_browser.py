@@ -87,7 +87,9 @@ def test_upload_shows_prediction_evidence_and_neighbours(page: tuple[object, Fak
     message = tab.locator("#search-message").inner_text()
     assert HEAD_GENRE in message and VOTE_GENRE in message  # the disagreement note
     assert "Cluster 1" in tab.locator("#search-cluster").inner_text()
-    assert service.calls[-1][0] == "search"
+    tab.wait_for_function("(document.querySelector('#search-words')?.innerText || '').includes('GREATEST HITS')")
+    asked = [name for name, _ in service.calls]
+    assert asked[-2:] == ["search", "read_words"]  # the words come in a second update, after the search
     tab.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
 
 
@@ -95,7 +97,8 @@ def test_more_covers_adds_a_page(page: tuple[object, FakeService]) -> None:
     tab, service = page
     tab.locator("#search-more").click()
     tab.wait_for_function("document.querySelectorAll('#search-neighbours img').length >= 20")
-    assert service.calls[-1] == ("search", {"k": 20, "offset": 0, "embedder": "finetuned"})
+    assert [c for c in service.calls if c[0] == "search"][-1] == \
+        ("search", {"k": 20, "offset": 0, "embedder": "finetuned"})
 
 
 def test_pick_a_library_cover_instead(page: tuple[object, FakeService]) -> None:

@@ -47,14 +47,18 @@ from coverlens.service_api import (
     SearchResult,
     SimilarCover,
     Source,
+    TextEvidence,
+    TextMatch,
 )
 from coverlens.suggest import SUSPECT, UNLABELLED, CoverFacts, Suggestion
 from coverlens.suggest_job import SuggestReport, read_suggestions, write_suggestions
+from coverlens.text.workspace_training import TextTraining
 from coverlens.workspace import Workspace
 
 NEXT_STEP_EMPTY = "Catalog a library: type its folder in the Library tab and press Catalog."
 HEAD_GENRE, VOTE_GENRE = "hiphop", "country"  # the fake's head and vote disagree on purpose
 FAKE_NOTE = "fake note: the query is not in the library"
+FAKE_WORDS = ("GREATEST HITS", "THE FAKES")  # the words the fake "reads" on every cover
 EMBEDDERS = ["finetuned", "clip"]
 METHOD_NAMES = ("fastai head", "KNN on fine-tuned embeddings", "KNN on CLIP embeddings", "majority baseline")
 CLIP_NOTE = "no OpenCLIP weights found (fake)"
@@ -134,7 +138,7 @@ class FakeService:
         return self.covers[:limit]
 
     def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
-               vote_k: int = VOTE_K) -> SearchResult:
+               vote_k: int = VOTE_K, text: bool = True) -> SearchResult:
         self.calls.append(("search", {"k": k, "offset": offset, "embedder": embedder}))
         self.last_source = source
         open_image(source, max_bytes=MAX_UPLOAD_BYTES)  # the real checks: ImageError for non-images
@@ -142,7 +146,29 @@ class FakeService:
         hits = [self._hit(offset + i, 0.95 - 0.01 * i) for i in range(k)]
         vote = Vote(VOTE_GENRE, [GenreScore(VOTE_GENRE, 0.6), GenreScore(HEAD_GENRE, 0.4)], hits[:3])
         head = [GenreScore(HEAD_GENRE, 0.7), GenreScore(VOTE_GENRE, 0.2), GenreScore("ambient", 0.1)]
-        return SearchResult(None, head, vote, hits, ClusterPlacement(1, VOTE_GENRE, 0.81), False, [FAKE_NOTE])
+        return SearchResult(None, head, vote, hits, ClusterPlacement(1, VOTE_GENRE, 0.81), False, [FAKE_NOTE],
+                            self._evidence() if text else None)
+
+    # --- the words on the covers ---------------------------------------------------------
+
+    def _evidence(self) -> TextEvidence:
+        return TextEvidence(list(FAKE_WORDS), "stored", [GenreScore(VOTE_GENRE, 0.8)],
+                            [GenreScore(VOTE_GENRE, 0.6), GenreScore(HEAD_GENRE, 0.4)], {"head": 1.0, "text": 1.0})
+
+    def read_words(self, source: Source) -> TextEvidence:
+        self.calls.append(("read_words", None))
+        open_image(source, max_bytes=MAX_UPLOAD_BYTES)
+        return self._evidence()
+
+    def find(self, query: str, *, k: int = SEARCH_K, offset: int = 0) -> list[TextMatch]:
+        self.calls.append(("find", {"query": query, "k": k, "offset": offset}))
+        self._require()
+        hits = [self._hit(offset + i, 0.0) for i in range(k)]
+        return [TextMatch(h.id, 10.0 - i, h.path, h.genre, f"{query.upper()}\nFAKE", f"[{query.upper()}] / FAKE",
+                          True, self.library / h.path) for i, h in enumerate(hits)]
+
+    def train_text(self, progress: Callable[[float, str], None] | None = None) -> TextTraining:
+        return TextTraining(skipped="the fake service does not train")
 
     def store_warnings(self, embedder: str | None = None) -> list[str]:
         self.calls.append(("store_warnings", embedder))
@@ -197,7 +223,7 @@ class FakeService:
 
     def index(self, progress: Callable[[float, str], None] | None = None, *, embedder: str = "all",
               rebuild: bool = False, batch_size: int = 64, readers: int | None = None,
-              ray: str | None = None) -> IndexJob:
+              ray: str | None = None, text: bool | None = None) -> IndexJob:
         self._require()
         self.calls.append(("index", None))
         return IndexJob(IndexReport(len(self.covers), []), "fake store",

@@ -46,3 +46,6 @@ CLUSTER_SEED = 0
 # The app
 HOST = "127.0.0.1"  # this machine only; 0.0.0.0 exposes the library to the network
 PORT = 7860
+
+# The words on the covers
+READ_TEXT = True  # `coverlens index` reads the covers' text (OCR); off: `--no-text` or $COVERLENS_TEXT=0

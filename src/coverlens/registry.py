@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from coverlens.defaults import BASELINE_K
 from coverlens.errors import CoverlensError, ModelError, WeightsError
+from coverlens.text import signals as text_signals  # light: heavy imports wait for first use
 
 if TYPE_CHECKING:
     import numpy as np
@@ -368,7 +369,14 @@ def builtin_registry() -> Registry:
     return Registry(
         signals=[SignalSpec("head", "fastai head", _head, EvalRow("head", "fastai head",
                             missing="no trained model (run `coverlens train`)"),
-                            check=_needs_model, stamp=model_stamp)],
+                            check=_needs_model, stamp=model_stamp),
+                 SignalSpec("text", "text model (words read on the cover)", text_signals.build_text, EvalRow(
+                            "text", "text model (OCR words)", missing="no text model (run `coverlens train`)"),
+                            check=text_signals.text_check, stamp=text_signals.text_stamp),
+                 SignalSpec("fused", "head fused with the text model", text_signals.build_fused, EvalRow(
+                            "fused", "fused: head + text model", missing="no text model (run `coverlens train`)"),
+                            check=lambda ctx: text_signals.text_check(ctx) or _needs_model(ctx),
+                            stamp=lambda ctx: (model_stamp(ctx), text_signals.text_stamp(ctx)))],
         embedders=[
             # not offered nor indexed: the notebook's baseline row of the evaluation only
             EmbedderSpec("imagenet", "ImageNet mobilenet_v2 body", _imagenet, offered=False, indexed=False,

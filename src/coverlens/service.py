@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coverlens.defaults import BATCH_SIZE, PREDICT_TOP_K, SEARCH_K, SUGGEST_MIN_CONFIDENCE, VOTE_K
-from coverlens.errors import CoverlensError, FileSystemError, ImageError, StoreError, WorkspaceError
+from coverlens.errors import CoverlensError, FileSystemError, ImageError, ModelError, StoreError, WorkspaceError
 from coverlens.images import MAX_UPLOAD_BYTES, decode_image, read_image_bytes
 from coverlens.records import Vote
 from coverlens.registry import NO_MODEL, REGISTRY, BuildContext, Kept, Registry, has_model, model_stamp
@@ -33,6 +33,7 @@ from coverlens.service_api import (
     iterate_with,
 )
 from coverlens.service_jobs import StoredJobs
+from coverlens.service_text import TextJobs, text_wanted
 from coverlens.workspace import Workspace, read_json
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def load_workspace_classifier(workspace: Workspace) -> Any:
     return load_classifier(workspace)
 
 
-class CoverlensService(StoredJobs):
+class CoverlensService(StoredJobs, TextJobs):
     def __init__(self, workspace: Workspace, *, chroma_url: str | None = None,
                  options: Mapping[str, Any] | None = None, registry: Registry | None = None,
                  load_classifier: Callable[[Workspace], Any] = load_workspace_classifier,
@@ -228,7 +229,12 @@ class CoverlensService(StoredJobs):
         from coverlens.classifier import predict_files
 
         records = predict_files(self.classifier(), list(paths), k=k, tta=tta)
-        return [PredictionJob(r, None) if r.error else self._predicted_with_vote(r, vote_k) for r in records]
+        jobs = [PredictionJob(r, None) if r.error else self._predicted_with_vote(r, vote_k) for r in records]
+        for job in jobs:  # the words read, the text model and the fused prediction beside the head
+            if not job.prediction.error:
+                image, query_id = self.read_query(job.prediction.path)
+                job.text = self._text_evidence(image, query_id, k=k)
+        return jobs
 
     def _predicted_with_vote(self, record: Any, vote_k: int) -> PredictionJob:
         """The head's answer stands even when the store cannot be read (a read-only disk): a note says why
@@ -262,8 +268,9 @@ class CoverlensService(StoredJobs):
         return image, content_id(data)
 
     def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
-               vote_k: int = VOTE_K) -> SearchResult:
-        """Head prediction, KNN vote with evidence, nearest covers and cluster of one query cover."""
+               vote_k: int = VOTE_K, text: bool = True) -> SearchResult:
+        """Head prediction, KNN vote with evidence, nearest covers and cluster of one query cover; with
+        `text`, the words on it and the text model's and fused genres (`read_words` alone: later)."""
         from coverlens.search.similar import similar_covers, vote_on_train
 
         name = self._name(embedder)
@@ -280,8 +287,12 @@ class CoverlensService(StoredJobs):
             else:
                 probs = classifier.predict_proba([image])[0]
             result.head = top_k(probs, classifier.classes, len(classifier.classes))
+            head_proba = probs
         else:
+            head_proba = None
             result.notes.append(NO_MODEL)
+        if text:
+            result.text = self._text_evidence(image, query_id, head_proba)
         try:
             collection = self.collection(name)
         except CoverlensError as exc:
@@ -381,10 +392,12 @@ class CoverlensService(StoredJobs):
 
     # -- jobs --------------------------------------------------------------------------------------
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
-              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None) -> IndexJob:
+              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None,
+              text: bool | None = None) -> IndexJob:
         """Bring the catalog up to date with the library (see `coverlens.library_sync`), then embed the
         catalogued covers not yet stored with `embedder` ("all": every indexed one that can be had);
-        `ray`: on the Ray cluster at that address ("auto": a local one), into a Chroma server."""
+        `ray`: on the Ray cluster at that address ("auto": a local one), into a Chroma server; then read
+        the words on the covers not yet read (`text`: None follows `text_wanted`)."""
         from coverlens.indexer import choose_embedders, index_covers
         from coverlens.indexer.ray_runner import write_on_ray
         from coverlens.library_sync import follow_library
@@ -392,14 +405,28 @@ class CoverlensService(StoredJobs):
 
         self.workspace.require_catalog()
         writer = write_on_ray(ray, self.chroma_url) if ray else None  # refuses an embedded store first
-        choice = choose_embedders(self.registry, embedder, self.kept.embedder)
+        read_text = text_wanted(text)
+        try:
+            choice = choose_embedders(self.registry, embedder, self.kept.embedder)
+        except ModelError as exc:  # nothing to embed with (no model yet): the words can still be read
+            if not read_text or embedder != "all":
+                raise
+            choice, nothing = None, str(exc)
         with workspace_writer(self.workspace, "index"):
             catalogued = follow_library(self, progress)
-            # No close() of the reader here: in one process the writer shares the reader's client
-            # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
-            with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
-                report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
-                                      batch_size=batch_size, readers=readers, progress=iterate_with(progress, "index"),
-                                      writer=writer)
-                location = str(store.location)
-        return IndexJob(report, location, [f"library: {catalogued.describe()}", *choice.notes])
+            if choice is None:
+                from coverlens.indexer import IndexReport
+
+                report, location, notes = IndexReport(catalogued.distinct, []), "", [f"{nothing}; reading text only"]
+            else:
+                # No close() of the reader here: in one process the writer shares the reader's client
+                # (store.freshness.SharedClient), so searches keep answering during the run and see each batch.
+                with self._open_store(self.workspace, url=self.chroma_url, writer=True) as store:
+                    report = index_covers(self.workspace, store, choice.embedders, rebuild=rebuild,
+                                          batch_size=batch_size, readers=readers,
+                                          progress=iterate_with(progress, "index"), writer=writer)
+                    location, notes = str(store.location), choice.notes
+            notes = [f"library: {catalogued.describe()}", *notes]
+            if read_text:
+                notes.append(self._read_text(progress).describe())
+        return IndexJob(report, location, notes)

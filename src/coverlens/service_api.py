@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from coverlens.inspect_report import LibraryOverview
     from coverlens.search.jobs import SuspectsReport
     from coverlens.suggest_job import SuggestReport
+    from coverlens.text.workspace_training import TextTraining
     from coverlens.workspace import Workspace
 
 T = TypeVar("T")
@@ -51,6 +52,44 @@ class ClusterPlacement:
 
 
 @dataclass
+class TextEvidence:
+    """The words read on a cover and what the text model and the fused prediction make of them."""
+
+    words: list[str]  # the lines read (the evidence), top to bottom
+    origin: str  # "stored" (the text stage read this library cover), "read" (OCR now), "" (nothing)
+    scores: list[GenreScore] = field(default_factory=list)  # the text model's; none: no legible text or model
+    fused: list[GenreScore] = field(default_factory=list)  # head + text model; the head's own where nothing read
+    weights: dict[str, float] = field(default_factory=dict)  # the fusion weights used
+    notes: list[str] = field(default_factory=list)  # why a part is missing
+
+    @property
+    def text(self) -> str:
+        """The lines read, joined (what the app's Words row shows)."""
+        return " / ".join(self.words)
+
+    def to_dict(self) -> dict[str, Any]:
+        def scores(found: list[GenreScore]) -> list[dict[str, Any]] | None:
+            return None if not found else [{"genre": s.genre, "probability": s.score} for s in found]
+
+        return {"words": list(self.words), "words_from": self.origin or None, "text_model": scores(self.scores),
+                "fused": scores(self.fused), "fusion_weights": dict(self.weights), "text_notes": list(self.notes)}
+
+
+@dataclass
+class TextMatch:
+    """A cover found by the words on it: BM25 score (higher is better), its file, the matched text."""
+
+    id: str
+    score: float
+    path: str  # relative to the library root
+    genre: str
+    text: str  # everything read on the cover
+    snippet: str  # the part that matched, matched runs in [brackets]
+    exact: bool  # the whole query matched as a phrase (else: a loose, trigram match)
+    file: Path | None = None
+
+
+@dataclass
 class SearchResult:
     query_id: str | None
     head: list[GenreScore]
@@ -59,6 +98,7 @@ class SearchResult:
     cluster: ClusterPlacement | None
     agree: bool | None
     notes: list[str] = field(default_factory=list)
+    text: TextEvidence | None = None  # the words read and the text/fused genres (None: not asked)
 
 
 @dataclass(frozen=True)
@@ -105,6 +145,7 @@ class PredictionJob:
     prediction: Prediction
     vote: Vote | None  # None: the covers are not indexed yet (or the file could not be read)
     notes: list[str] = field(default_factory=list)  # why there is no vote, or that the store is incomplete
+    text: TextEvidence | None = None  # the words read, the text model and the fused prediction
 
 
 @dataclass
@@ -161,14 +202,20 @@ class CoverlensAPI(Protocol):
 
     # search
     def search(self, source: Source, *, k: int = SEARCH_K, offset: int = 0, embedder: str | None = None,
-               vote_k: int = VOTE_K) -> SearchResult: ...
+               vote_k: int = VOTE_K, text: bool = True) -> SearchResult: ...
     def store_warnings(self, embedder: str | None = None) -> list[str]: ...
     def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
                 embedder: str | None = None) -> list[SimilarCover]: ...
 
+    # the words on the covers
+    def read_words(self, source: Source) -> TextEvidence: ...
+    def find(self, query: str, *, k: int = SEARCH_K, offset: int = 0) -> list[TextMatch]: ...
+    def train_text(self, progress: ProgressCallback | None = None) -> TextTraining: ...
+
     # jobs
     def index(self, progress: ProgressCallback | None = None, *, embedder: str = "all", rebuild: bool = False,
-              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None) -> IndexJob: ...
+              batch_size: int = BATCH_SIZE, readers: int | None = None, ray: str | None = None,
+              text: bool | None = None) -> IndexJob: ...
     def clusters(self, embedder: str | None = None) -> ClusterReport | None: ...
     def cluster_map_path(self, embedder: str | None = None) -> Path | None: ...
     def run_clusters(self, embedder: str | None = None, *, allow_incomplete: bool = False,

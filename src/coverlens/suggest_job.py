@@ -118,7 +118,7 @@ def run_suggest(
 
     from coverlens.catalog import distinct_covers, library_root, load_catalog
     from coverlens.evaluate.methods import align_columns
-    from coverlens.evaluate.passes import CoverRef, Feed, run_pass
+    from coverlens.evaluate.passes import CoverRef, run_pass, signal_feed
 
     if k < 1 or batch_size < 1 or not 0.0 <= min_confidence <= 1.0:
         raise ValueError("k and batch_size must be at least 1, min_confidence within 0-1")
@@ -138,7 +138,8 @@ def run_suggest(
     wanted = [i for i, f in enumerate(facts) if not f.genre or i in neighbours]
     root = library_root(workspace)
     refs = [CoverRef(root, facts[i].path, facts[i].source) for i in wanted]
-    feeds = {name: Feed(lambda images, model=model: model.predict_proba(images)) for name, model in signals.items()}
+    ids = [facts[i].id for i in wanted]
+    feeds = {name: signal_feed(model, ids) for name, model in signals.items()}  # stored words used where known
     done = run_pass(refs, feeds, batch_size=batch_size, progress=progress)
     for name, reason in done.failed.items():
         said.append(f"{name}: {reason}")

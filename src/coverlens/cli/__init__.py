@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "coverlens.cli.model_commands",
     "coverlens.cli.index_commands",
     "coverlens.cli.search_commands",
+    "coverlens.cli.text_commands",
     "coverlens.cli.app_commands",
     "coverlens.cli.eval_commands",
     "coverlens.cli.suggest_commands",

@@ -62,5 +62,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print_table(report.table_rows())
     for note in report.notes:
         print(f"note: {note}")
+    if report.text_coverage:
+        from coverlens.text.coverage import coverage_lines
+
+        print("text coverage (held-out covers with legible text):")
+        for line in coverage_lines(report.text_coverage):
+            print(f"  {line}")
     print(f"report: {report.files['markdown']}")
     return 0

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                    help=f"covers per read/embed/write batch (default {BATCH_SIZE})")
     p.add_argument("--readers", type=positive_int, default=None, help="image decoding threads (default: by CPU count)")
+    p.add_argument("--no-text", dest="text", action="store_false", default=None,
+                   help="do not read the words on the covers (OCR, one process per core; only covers not read "
+                   "yet); also $COVERLENS_TEXT=0")
+    p.add_argument("--text", dest="text", action="store_true", help="read them even where $COVERLENS_TEXT=0")
     p.add_argument("--ray", metavar="ADDRESS|auto", default=None,
                    help="read and embed on the Ray cluster at ADDRESS (`auto`: the cluster in RAY_ADDRESS, else a "
                    "new local one), writing into the Chroma server given by --chroma-url (needs `ray[data]`)")
@@ -47,12 +51,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     service = open_service(args)
     try:
         job = service.index(Bars(), embedder=args.embedder, rebuild=args.rebuild, batch_size=args.batch_size,
-                            readers=args.readers, ray=args.ray)
+                            readers=args.readers, ray=args.ray, text=args.text)
     finally:
         service.close()
     for note in job.notes:
         print(f"coverlens: {note}", file=sys.stderr)
-    print(f"indexed {job.report.covers:,} distinct covers into {job.location}")
+    print(f"indexed {job.report.covers:,} distinct covers into {job.location or '(no vector store)'}")
     for line in job.report.summary_lines():
         print(line)
     return 0

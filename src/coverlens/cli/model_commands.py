@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"stop after this many epochs without a lower validation loss ({d.patience})")
     p.add_argument("--no-pretrained", action="store_true", help="random init instead of ImageNet weights")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    text = p.add_mutually_exclusive_group()
+    text.add_argument("--text-only", action="store_true",
+                      help="(re)train only the text model and the fusion weights, beside the existing fastai model "
+                      "(after the text stage of `coverlens index` finished)")
+    text.add_argument("--no-text", action="store_true", help="train the fastai model only, not the text model")
     add_workspace_option(p)
     p.set_defaults(handler=cmd_train)
 
@@ -74,9 +79,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     service = open_service(args)
     try:
-        result = service.train(config, progress=not args.quiet)
+        if not args.text_only:
+            _print_trained(service.train(config, progress=not args.quiet), config)
+        if not args.no_text:
+            from coverlens.cli.text_commands import TextBars
+
+            done = service.train_text(None if args.quiet else TextBars())
+            print(done.describe())
+            for path in done.files:
+                print(f"text model: {path}")
     finally:
         service.close()
+    return 0
+
+
+def _print_trained(result: Any, config: TrainConfig) -> None:
     for problem in result.skipped[:10]:
         print(f"skipped unreadable cover: {problem}", file=sys.stderr)
     if len(result.skipped) > 10:
@@ -86,8 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"(+{result.valid_covers:,} for validation) in {int(minutes)}m{seconds:04.1f}s: "
           f"validation accuracy {result.metrics['valid_accuracy']:.3f}")
     print(f"model: {result.model_path}")
-    print(f"sidecar: {result.sidecar_path}")
-    return 0
+    print(f"sidecar: {result.sidecar_path}", flush=True)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -101,10 +117,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     notes = {job.prediction.path: job.notes for job in jobs}
     warn(dict.fromkeys(n for job in jobs for n in job.notes))  # once each, however many files
     if args.json:
-        print(json.dumps([{**r.to_dict(), **_vote_dict(r.genre, votes.get(r.path)),
+        from coverlens.cli.text_commands import prediction_text_dict
+
+        texts = {job.prediction.path: job.text for job in jobs}
+        print(json.dumps([{**r.to_dict(), "head": r.to_dict()["scores"], **prediction_text_dict(texts.get(r.path)),
+                           **_vote_dict(r.genre, votes.get(r.path)),
                            **({"warnings": notes[r.path]} if notes[r.path] else {})} for r in records], indent=2))
     else:
+        from coverlens.cli.text_commands import print_text_evidence
+
         _print_predictions(records, votes, explained=any(notes.values()))
+        for job in jobs:
+            print_text_evidence(job.prediction.path, job.text)
     failed = [r for r in records if r.error]
     for record in failed:
         print(f"coverlens: error: {record.error}", file=sys.stderr)

@@ -47,6 +47,16 @@ class Feed:
 
     consume: Consumer
     wanted: set[int] | None = None
+    with_rows: bool = False  # consume(cover indices, images): for models that use what is stored per cover
+
+
+def signal_feed(model: Any, ids: Sequence[str], tta: bool = False) -> Feed:
+    """A genre signal's feed: `predict_covers(cover ids, images)` where the signal offers it (it then uses
+    what is stored per cover, e.g. the words read), else `predict_proba(images)`. `ids[i]` names cover i."""
+    if hasattr(model, "predict_covers"):
+        return Feed(lambda rows, images: model.predict_covers([ids[r] for r in rows], images, tta=tta),
+                    with_rows=True)
+    return Feed(lambda images: model.predict_proba(images, tta=tta))
 
 
 @dataclass
@@ -115,7 +125,9 @@ def run_pass(
                 continue
             began = time.perf_counter()
             try:
-                out = np.asarray(feed.consume([im for _, im in chosen]))
+                images = [im for _, im in chosen]
+                out = np.asarray(feed.consume([i for i, _ in chosen], images) if feed.with_rows  # type: ignore[call-arg]
+                                 else feed.consume(images))
             except CoverlensError as exc:
                 result.failed[key] = str(exc)
                 continue

@@ -40,6 +40,7 @@ class EvaluationReport:
     notes: list[str] = field(default_factory=list)
     decode_seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
+    text_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # genre -> legible-text share
 
     def result(self, slug: str) -> MethodResult | None:
         return next((r for r in self.results if r.slug == slug), None)
@@ -90,6 +91,13 @@ def to_markdown(report: EvaluationReport) -> str:
     lines += _markdown_table(report.table_rows(), TABLE_COLUMNS)
     if report.notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in report.notes]
+    if report.text_coverage:
+        lines += ["", "## Text coverage", "", "Share of the scored held-out covers with legible text (OCR), per genre; "
+                  "the text model speaks only on these, the fused prediction is the head's elsewhere.", ""]
+        lines += _markdown_table([{"genre": g, "with text": "n/a" if r["share"] is None else f"{r['share']:.1%}",
+                                   "covers": f"{r['covers']:,}", "not read yet": f"{r['unread']:,}"}
+                                  for g, r in report.text_coverage.items()],
+                                 ["genre", "with text", "covers", "not read yet"])
     ran = [r for r in report.results if r.metrics is not None]
     if ran:
         support = {g: m.support for r in ran if r.metrics for g, m in r.metrics.per_genre.items()}

@@ -16,7 +16,7 @@ from coverlens.defaults import BASELINE_K, BATCH_SIZE, EVAL_K
 from coverlens.errors import ArgumentError, WorkspaceError
 from coverlens.evaluate.methods import MAJORITY, Method, align_columns, knn_proba, majority_proba
 from coverlens.evaluate.metrics import compute_metrics
-from coverlens.evaluate.passes import CoverRef, Feed, PassResult, Progress, run_pass
+from coverlens.evaluate.passes import CoverRef, Feed, PassResult, Progress, run_pass, signal_feed
 from coverlens.evaluate.report import EvaluationReport, MethodResult, write_report
 from coverlens.evaluate.sources import StoredReferences, VectorSource, chroma_vector_source
 
@@ -140,7 +140,7 @@ def run_evaluation(
                           batch_size=batch_size, progress=progress("train covers") if progress else None)
     test_feeds = {slug: Feed(e.embed) for slug, e in vectors_of.items() if slug not in train_pass.failed}
     for slug, model in models.items():
-        test_feeds[slug] = Feed(lambda images, model=model: model.predict_proba(images, tta=tta))
+        test_feeds[slug] = signal_feed(model, test.ids, tta)
     test_pass = run_pass(test.paths, test_feeds, batch_size=batch_size,
                          progress=progress("test covers") if progress else None)
     kept = test_pass.decoded if test_feeds else list(range(len(test.ids)))  # the chance row needs no image
@@ -191,12 +191,16 @@ def run_evaluation(
     top = classes[int(np.argmax(proba[0]))]
     results.append(scored(MAJORITY, proba, time.perf_counter() - started, f"always {top}"))
 
+    from coverlens.text.coverage import text_coverage
+
+    coverage = text_coverage(workspace, [test.ids[i] for i in kept], [classes[label] for label in y_true])
     model_seconds = sum(train_pass.seconds.values()) + sum(test_pass.seconds.values())
     report = EvaluationReport(
         workspace=str(workspace.root), classes=classes, n_test=len(kept), n_held_out=held_out,
         n_train=len(train.ids), results=results, notes=notes,
         settings={"k": k, "baseline_k": BASELINE_K, "tta": tta, "limit": limit, "seed": seed},
         decode_seconds=max(0.0, train_pass.wall_seconds + test_pass.wall_seconds - model_seconds),
+        text_coverage=coverage,
     )
     return write_report(report, workspace.reports_dir) if write else report
 

@@ -17,6 +17,7 @@ import gradio as gr
 from coverlens.defaults import SEARCH_K
 from coverlens.errors import CoverlensError, ImageError
 from coverlens.ui import formatting as fmt
+from coverlens.ui import search_words
 from coverlens.ui.common import Shell, cleared, guarded
 from coverlens.ui.concurrency import SEARCH_WORKERS
 
@@ -58,6 +59,7 @@ def build(shell: Shell) -> None:
             neighbours = gr.Gallery(label="Nearest covers (genre · similarity)", columns=5, height="auto",
                                     fit_columns=False,
                                     elem_id="search-neighbours")
+            search_words.find_panel(service)
         # ((upload, picked), evidence (path, source)s, neighbour (path, source)s): for clicks and the words
         shown = gr.State(None)
 
@@ -72,7 +74,7 @@ def build(shell: Shell) -> None:
             source = library_file(service, picked)
         else:
             return ("Upload a cover or pick one from the library.", *blank, None)
-        result = service.search(source, k=int(k_value), embedder=embedder_name)
+        result = service.search(source, k=int(k_value), embedder=embedder_name, text=False)  # words: after
         evidence_hits = result.vote.evidence if result.vote else []
         return (
             fmt.search_notes(result), query_image(shell, source, result.query_id, bool(picked and not upload_path)),

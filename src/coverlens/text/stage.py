@@ -1,0 +1,193 @@
+"""The text stage: read each distinct cover once by OCR, in worker processes, into the text store.
+
+- Only covers not yet stored, or stored by another reader identity, are read (incremental).
+- One worker process per core, each with one onnxruntime thread; workers are recycled every
+  `recycle_after` covers because RapidOCR's memory grows over long runs. Workers are spawned, not
+  forked: the parent may hold torch/onnxruntime thread pools that do not survive a fork.
+- The parent alone writes the store, one transaction per batch: a `kill -9` loses at most the batch
+  in flight, and a re-run reads exactly the covers that are missing, so it ends with the same store
+  as an uninterrupted run (OCR with one thread is deterministic).
+- A cover that cannot be read (missing, corrupt, too large) is stored as a failure with its reason;
+  it is not retried unless `retry_failed=True`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coverlens.errors import CoverlensError
+from coverlens.text.ocr import OcrReader, OcrSettings, reader_identity
+from coverlens.text.store import CoverText, TextStore
+
+
+class TextStageError(CoverlensError):
+    """The text stage could not go on (its worker processes failed)."""
+
+
+Progress = Callable[[Iterable[Any], int], Iterable[Any]]
+DEFAULT_BATCH = 32
+DEFAULT_RECYCLE = 400
+
+
+@dataclass(frozen=True)
+class TextStageSummary:
+    covers: int
+    read: int
+    failed: int
+    reused: int
+    seconds: float
+    reader: str
+
+    def describe(self) -> str:
+        rate = self.read / self.seconds if self.seconds > 0 else 0.0
+        return (f"text: {self.covers:,} covers, read {self.read:,} ({rate:.1f}/s), {self.failed:,} unreadable, "
+                f"{self.reused:,} already stored")
+
+
+def covers_to_read(store: TextStore, covers: Sequence[tuple[str, str]], reader: str, *,
+                   retry_failed: bool = False) -> list[tuple[str, str]]:
+    """The distinct covers (first path of each id) whose stored text is missing or from another reader."""
+    stored = store.readers()
+    failed: set[str] = set()
+    if retry_failed:
+        failed = {cid for cid, rec in store.get(stored).items() if rec.error}
+    todo, seen = [], set()
+    for cover_id, path in covers:
+        if cover_id in seen:
+            continue
+        seen.add(cover_id)
+        if stored.get(cover_id) != reader or cover_id in failed:
+            todo.append((cover_id, str(path)))
+    return todo
+
+
+# worker side ---------------------------------------------------------------------------------
+
+_READER: OcrReader | None = None
+
+
+def _init_worker(settings: OcrSettings) -> None:
+    global _READER
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))
+    _READER = OcrReader(settings)
+
+
+def _read_one(item: tuple[str, str]) -> CoverText:
+    cover_id, path = item
+    assert _READER is not None, "worker not initialised"
+    try:
+        return CoverText.read(cover_id, _READER.identity, _READER.read(Path(path)))
+    except CoverlensError as exc:
+        return CoverText.failed(cover_id, _READER.identity, getattr(exc, "reason", str(exc)))
+    except Exception as exc:  # an OCR failure on one cover must not end the run
+        return CoverText.failed(cover_id, _READER.identity, f"OCR failed ({type(exc).__name__}: {exc})")
+
+
+# parent side ---------------------------------------------------------------------------------
+
+def _results(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
+             recycle_after: int) -> Iterator[CoverText]:
+    if workers <= 1:  # in-process: no spawn cost for a handful of covers, and easier to debug
+        _init_worker(settings)
+        yield from map(_read_one, todo)
+        return
+    # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (or cannot start) breaks the
+    # executor with an error instead of being respawned forever.
+    context = multiprocessing.get_context("spawn")
+    pending: set[Future[CoverText]] = set()
+    items = iter(todo)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,),
+                                 max_tasks_per_child=recycle_after) as pool:
+            for item in itertools.islice(items, workers * 4):  # a short look-ahead keeps every worker busy
+                pending.add(pool.submit(_read_one, item))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+                    nxt = next(items, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(_read_one, nxt))
+    except BrokenProcessPool as exc:
+        raise TextStageError(f"an OCR worker process died or could not start ({exc}); what was read so far is "
+                             "stored, re-run to continue") from exc
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def run_text_stage(
+    store: TextStore,
+    covers: Sequence[tuple[str, str]],
+    *,
+    root: Path | None = None,
+    settings: OcrSettings | None = None,
+    workers: int | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    recycle_after: int = DEFAULT_RECYCLE,
+    retry_failed: bool = False,
+    progress: Progress | None = None,
+) -> TextStageSummary:
+    """Read the covers `(id, path)` not yet in `store`; paths are relative to `root` when given."""
+    settings = settings or OcrSettings()
+    reader = reader_identity(settings)
+    distinct = {cid for cid, _ in covers}
+    todo = covers_to_read(store, covers, reader, retry_failed=retry_failed)
+    if root is not None:
+        todo = [(cid, str(Path(root) / path)) for cid, path in todo]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    started = time.perf_counter()
+    read = failed = 0
+    batch: list[CoverText] = []
+    results: Iterable[CoverText] = _results(todo, settings, workers, recycle_after) if todo else iter(())
+    if progress is not None:
+        results = progress(results, len(todo))
+    for record in results:
+        batch.append(record)
+        failed += bool(record.error)
+        read += not record.error
+        if len(batch) >= batch_size:
+            store.put(batch)
+            batch = []
+    if batch:
+        store.put(batch)
+    return TextStageSummary(len(distinct), read, failed, len(distinct) - len(todo),
+                            time.perf_counter() - started, reader)
+
+
+def prune_text(store: TextStore, catalog_ids: Iterable[str]) -> int:
+    """Delete the stored text of covers no longer in the catalog; returns how many went."""
+    keep = set(catalog_ids)
+    return store.delete(cid for cid in store.readers() if cid not in keep)
+
+
+def text_store_for(workspace_root: Path, *, readonly: bool = False) -> TextStore:
+    """The workspace's text store (`<workspace>/text/text.db`)."""
+    from coverlens.text.store import text_db_path
+
+    return TextStore(text_db_path(workspace_root), readonly=readonly)
+
+
+def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = None, workers: int | None = None,
+                        progress: Progress | None = None, prune: bool = True) -> TextStageSummary:
+    """Run the text stage over a catalogued workspace's distinct covers (and forget removed ones)."""
+    from coverlens.catalog import distinct_covers, library_root, load_catalog
+    from coverlens.workspace import Workspace
+
+    workspace = Workspace(Path(workspace_root))
+    covers = distinct_covers(load_catalog(workspace))
+    pairs = list(zip(covers["id"], covers["path"], strict=True))
+    with text_store_for(workspace.root) as store:
+        if prune:
+            prune_text(store, covers["id"])
+        return run_text_stage(store, pairs, root=library_root(workspace), settings=settings, workers=workers,
+                              progress=progress)
