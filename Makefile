@@ -32,6 +32,8 @@ demo: setup
 	test -d $(DEMO_LIBRARY) || $(BIN)/coverlens sample-library $(DEMO_LIBRARY) --genres 4 --per-genre 40 --mislabelled 4 --near-duplicates 3
 	$(BIN)/coverlens catalog $(DEMO_LIBRARY) --workspace $(DEMO_WORKSPACE)
 	$(BIN)/coverlens inspect --workspace $(DEMO_WORKSPACE)
+	# before any model, index reads the words on the covers, so train can fit the text model beside the head
+	test -f $(DEMO_WORKSPACE)/model/model.json || $(BIN)/coverlens index --workspace $(DEMO_WORKSPACE)
 	test -f $(DEMO_WORKSPACE)/model/model.json || $(BIN)/coverlens train --workspace $(DEMO_WORKSPACE)
 	$(BIN)/coverlens index --workspace $(DEMO_WORKSPACE)
 	$(BIN)/coverlens clusters --workspace $(DEMO_WORKSPACE)
