@@ -86,6 +86,9 @@ def build(shell: Shell, demo: gr.Blocks) -> None:
         return (*rest, done if done != seen else gr.skip())
 
     def stop(chosen: str | None) -> tuple[Any, ...]:
+        # Nothing chosen yet (a click right after a page load, before the first poll filled the
+        # list): the button means the job that is running now.
+        chosen = chosen or next((j.id for j in runner.jobs() if j.active), None)
         if chosen:
             runner.cancel(chosen)
         return panel(chosen)[:4]
