@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ class Classifier:
         self.image_size = int(identity["image_size"])
         self.mean, self.std = mean.flatten().float(), std.flatten().float()
         self.sidecar = sidecar or {}
+        # The last batch's answer, per thread: a fused signal asks for the head's probabilities of the
+        # very images the head was just given (one evaluation pass, one search), so it costs nothing twice.
+        self._last = threading.local()
 
     def to_input(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Covers as the model saw them in training: squashed to its size, ImageNet-normalised."""
@@ -49,6 +53,10 @@ class Classifier:
         import numpy as np
         import torch
 
+        key = (tuple(map(id, images)), tta)
+        last = getattr(self._last, "batch", None)
+        if last is not None and last[0] == key:
+            return last[2].copy()
         out = []
         with torch.inference_mode():
             for chunk in batched(images, BATCH_SIZE):
@@ -56,7 +64,10 @@ class Classifier:
                 views = tta_views(batch) if tta else [batch]
                 probs = sum(torch.softmax(self.model(v).float(), dim=1) for v in views) / len(views)
                 out.append(probs.cpu().numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.classes)), np.float32)
+        proba = np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.classes)), np.float32)
+        # The images are kept with their ids, so an id cannot be reused by a new image while remembered.
+        self._last.batch = (key, list(images), proba)
+        return proba.copy()
 
 
 def _normalize_stats(learn: Any) -> tuple[torch.Tensor, torch.Tensor]:
