@@ -190,7 +190,8 @@ def build_books(root: Path, per_genre: int = 14) -> None:
     db.close()
 
 
-def test_the_text_model_learns_a_genre_carried_only_by_the_metadata(tmp_path: Path) -> None:
+def test_the_text_model_learns_a_genre_carried_only_by_the_metadata(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
     from coverlens.catalog import distinct_covers, load_catalog, run_catalog
@@ -213,6 +214,9 @@ def test_the_text_model_learns_a_genre_carried_only_by_the_metadata(tmp_path: Pa
 
     words_only = train_text_signal(workspace, classifier, settings=TextModelSettings(metadata=False))
     assert words_only.skipped and "0 of" in words_only.skipped  # the covers say nothing
+    monkeypatch.setenv("COVERLENS_METADATA_TEXT", "0")  # the user's switch: the words alone
+    assert "0 of" in train_text_signal(workspace, classifier).skipped
+    monkeypatch.delenv("COVERLENS_METADATA_TEXT")
 
     trained = train_text_signal(workspace, classifier)  # the default reads the metadata
     assert not trained.skipped and trained.covers_with_metadata == trained.covers == trained.covers_with_text

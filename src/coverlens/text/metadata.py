@@ -15,6 +15,7 @@ even before the next `index`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -23,8 +24,16 @@ if TYPE_CHECKING:
     from coverlens.text.store import TextStore
     from coverlens.workspace import Workspace
 
+METADATA_ENV = "COVERLENS_METADATA_TEXT"  # 0: the text model is trained on the words alone
 _CACHE: dict[str, tuple[int, dict[str, str]]] = {}  # workspace root -> (catalog mtime, id -> text)
 _LOCK = threading.Lock()
+
+
+def metadata_wanted() -> bool:
+    """Whether `coverlens train` gives the text model the metadata text: yes, unless $COVERLENS_METADATA_TEXT
+    says 0/no/off/false (benchmarks/bench_metadata_text.py: it helps where the metadata is about the
+    album, and hurts where it says nothing about the genre)."""
+    return os.environ.get(METADATA_ENV, "").strip().lower() not in ("0", "no", "off", "false")
 
 
 def metadata_by_cover(rows: Sequence[Mapping[str, object]]) -> dict[str, str]:

@@ -8,7 +8,7 @@ and `coverlens train --text-only` runs alone (when the text stage finished after
 4. `training.save_text_signal` beside the fastai model, recording the head's sha256 it was fused with
    and the train split's genre shares (the text row's answer for a cover without text).
 The words of each cover are followed by its metadata text (album/artist, book title/authors) when the
-settings say so (`TextModelSettings.metadata`, on by default); genre tags never enter it.
+settings say so (`TextModelSettings.metadata`: on unless $COVERLENS_METADATA_TEXT=0); genre tags never enter it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def train_text_signal(workspace: Workspace, classifier: Any, *, progress: Progre
     With `settings.metadata` (the default), each cover's metadata text is appended to its words."""
     from coverlens.classifier.model_file import read_sidecar
     from coverlens.classifier.train import training_covers
-    from coverlens.text.metadata import catalog_metadata, combine
+    from coverlens.text.metadata import catalog_metadata, combine, metadata_wanted
     from coverlens.text.model import TextModelSettings, has_text
     from coverlens.text.signals import HEAD_SHA_KEY, PRIOR_KEY, stored_texts
     from coverlens.text.store import text_db_path
@@ -87,7 +87,7 @@ def train_text_signal(workspace: Workspace, classifier: Any, *, progress: Progre
         return TextTraining(skipped="no text store yet (run `coverlens index`, which reads the covers' text)")
     train = training_covers(workspace)
     ids, genres = list(train["id"]), list(train["genre"])
-    settings = settings or TextModelSettings()
+    settings = settings or TextModelSettings(metadata=metadata_wanted())
     texts = stored_texts(workspace, ids)
     unread = sum(i not in texts for i in ids)
     metadata = catalog_metadata(workspace) if settings.metadata else {}
