@@ -230,3 +230,15 @@ def test_the_text_model_learns_a_genre_carried_only_by_the_metadata(tmp_path: Pa
     assert predicted == list(test["genre"])
     # a picture from outside the library has no metadata: the model sees its words alone
     assert signal.with_metadata([None], ["words"]) == ["words"]
+
+    # the service's evidence for a library cover (predict, the app's search) says the metadata was read
+    from coverlens.service import CoverlensService
+
+    service = CoverlensService(workspace)
+    try:
+        first = test.iloc[0]
+        evidence = service.read_words(tmp_path / "books" / first["path"])
+    finally:
+        service.close()
+    assert evidence.words == [] and evidence.scores[0].genre == first["genre"]
+    assert any(note.startswith("the text model also read this cover's metadata: The ") for note in evidence.notes)

@@ -292,7 +292,7 @@ class TextStore:
         meta = {h.id: h for h in found.get(METADATA, [])}
         ids = list(dict.fromkeys([*words, *meta]))
         read = {cid: rec.text for cid, rec in self.get([i for i in ids if i not in words]).items()}
-        described = self.metadata([i for i in ids if i not in meta]) if meta else {}
+        described = self.metadata([i for i in ids if i not in meta])
         merged = []
         for cid in ids:
             w, m = words.get(cid), meta.get(cid)
