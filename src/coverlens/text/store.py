@@ -54,6 +54,7 @@ CREATE TRIGGER IF NOT EXISTS covers_au AFTER UPDATE ON covers BEGIN
     INSERT INTO covers_fts(rowid, text) VALUES (new.rowid, new.text); END;
 """
 _METADATA_SCHEMA = """
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS metadata(id TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS metadata_fts USING fts5(
     text, content='metadata', content_rowid='rowid', tokenize='trigram');
@@ -65,6 +66,7 @@ CREATE TRIGGER IF NOT EXISTS metadata_au AFTER UPDATE ON metadata BEGIN
     INSERT INTO metadata_fts(metadata_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
     INSERT INTO metadata_fts(rowid, text) VALUES (new.rowid, new.text); END;
 INSERT OR IGNORE INTO meta VALUES ('metadata', '1');
+COMMIT;
 """
 WORDS, METADATA = "words", "metadata"  # where a hit matched (TextHit.kind joins them with "+")
 
