@@ -26,6 +26,11 @@ majority genre, as the evaluation's text row does):
   that album's genre.)
 Mean and standard deviation over `--seeds` libraries.
 
+`--real-ocr N` also runs the real path on N albums of the first library: a music collection written
+with mutagen, a folder.jpg per album with its printed words drawn on it (Pillow's default font),
+`run_catalog`, the text stage (RapidOCR in worker processes), then the stored words and the
+catalog's metadata text exactly as `coverlens train` reads them, scored on the catalog's own split.
+
 `--workspace W` also checks a real workspace: how many catalogued covers carry metadata (0 on every
 shared set), in which case the model's input, hence the model, is identical with or without it.
 """
@@ -33,7 +38,9 @@ shared set), in which case the model's input, hence the model, is identical with
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,21 +77,23 @@ def make_library(seed: int, args: argparse.Namespace) -> list[dict[str, str]]:
                 filed = genre if rng.random() >= args.crossover else str(rng.choice(genres))
                 neutral = {"title": " ".join(str(rng.choice(shared)) for _ in range(int(rng.integers(2, 5)))).title(),
                            "creator": f"{word(rng, 2).title()} {word(rng, 3).title()}"}
-                albums.append({"genre": filed, "title": title, "creator": artist,
-                               "words": printed(rng, title, artist, args), "neutral": metadata_text(neutral)})
+                lines, words = printed(rng, title, artist, args)
+                albums.append({"genre": filed, "title": title, "creator": artist, "print": lines,
+                               "words": words, "neutral": metadata_text(neutral)})
     return albums
 
 
-def printed(rng: np.random.Generator, title: str, artist: str, args: argparse.Namespace) -> str:
+def printed(rng: np.random.Generator, title: str, artist: str, args: argparse.Namespace) -> tuple[list[str], str]:
+    """(the lines printed on the cover, what simulated OCR reads of them)."""
     if rng.random() >= args.legible:
-        return ""
+        return [], ""
     lines = [text for text, p in ((artist, 0.8), (title, 0.7)) if rng.random() < p]
     out = []
     for text in lines:
         chars = [c if c == " " or rng.random() >= args.ocr_noise else str(rng.choice(list(LETTERS)))
                  for c in text.upper()]
         out.append("".join(c for c in chars if c != " " or rng.random() >= 0.5))
-    return "\n".join(out)
+    return lines, "\n".join(out)
 
 
 def score(train_x: list[str], train_y: list[str], test_x: list[str], test_y: list[str]) -> tuple[float, float]:
@@ -119,6 +128,48 @@ def run_library(seed: int, args: argparse.Namespace) -> tuple[int, dict[str, tup
     return len(albums), results
 
 
+def real_ocr_run(args: argparse.Namespace, scratch: Path) -> dict[str, tuple[float, float]]:
+    """The real path on a smaller library: a music collection (mutagen tags, a folder.jpg with the printed
+    lines drawn on it), `run_catalog`, the text stage (RapidOCR), the stored words and the catalog's
+    metadata text as `coverlens train` reads them; the catalog's own split."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from coverlens.catalog import distinct_covers, load_catalog, run_catalog
+    from coverlens.sample_music import write_track
+    from coverlens.text.metadata import catalog_metadata
+    from coverlens.text.signals import stored_texts
+    from coverlens.text.stage import read_workspace_text
+    from coverlens.workspace import Workspace
+
+    albums = make_library(0, args)
+    picked = np.random.default_rng(7).permutation(len(albums))[: args.real_ocr]
+    font = ImageFont.load_default(size=26)
+    for n in picked.tolist():
+        album, folder = albums[n], scratch / "music" / f"album{n:04d}"
+        write_track(folder / "01.mp3", genres=[album["genre"]], album=album["title"], artist=album["creator"])
+        image = Image.new("RGB", (300, 300), (30 + n % 90, 40, 80 + n % 70))
+        words = [w for line in album["print"] for w in line.split()]  # one word a line: it fits the width
+        draw = ImageDraw.Draw(image)
+        for row, text in enumerate(words, start=1):
+            draw.text((20, row * 300 // (len(words) + 1) - 13), text, fill=(245, 245, 235), font=font)
+        image.save(folder / "folder.jpg", quality=90)
+    workspace = Workspace(scratch / "ws")
+    run_catalog(workspace, scratch / "music")
+    started = time.perf_counter()
+    stage = read_workspace_text(workspace.root)
+    print(f"real OCR: {stage.describe()} in {time.perf_counter() - started:.0f} s")
+    covers = distinct_covers(load_catalog(workspace))
+    ids, genres, split = list(covers["id"]), list(covers["genre"]), list(covers["split"])
+    words_by_id, meta = stored_texts(workspace, ids), catalog_metadata(workspace)
+    words = [words_by_id.get(cid, "") for cid in ids]
+    inputs = {"words": words, "words + metadata": combine(ids, words, meta),
+              "metadata alone": [meta.get(c, "") for c in ids]}
+    tr = [i for i, s in enumerate(split) if s == "train"]
+    te = [i for i, s in enumerate(split) if s == "test"]
+    return {name: score([x[i] for i in tr], [genres[i] for i in tr], [x[i] for i in te], [genres[i] for i in te])
+            for name, x in inputs.items()}
+
+
 def check_workspace(root: Path) -> None:
     from coverlens.catalog import distinct_covers, load_catalog
     from coverlens.text.metadata import catalog_metadata
@@ -144,6 +195,8 @@ def main() -> int:
     parser.add_argument("--crossover", type=float, default=0.1, help="albums filed under another genre")
     parser.add_argument("--legible", type=float, default=0.85, help="covers with words read (album-covers-5: 0.85)")
     parser.add_argument("--ocr-noise", type=float, default=0.05, help="letters misread")
+    parser.add_argument("--real-ocr", type=int, default=0, metavar="ALBUMS",
+                        help="also run the real path (catalog, RapidOCR, stored words) on this many albums of seed 0")
     parser.add_argument("--workspace", type=Path, action="append", default=[],
                         help="also report how many of a workspace's covers carry metadata (repeatable)")
     args = parser.parse_args()
@@ -160,6 +213,13 @@ def main() -> int:
     gain = np.array([r["words + metadata"][0] - r["words"][0] for r in runs])
     line("gain of words + metadata over words", f"{gain.mean():+.3f} ± {gain.std():.3f} (ratio "
          f"{np.mean([r['words + metadata'][0] / r['words'][0] for r in runs]):.2f})")
+    if args.real_ocr:
+        scratch = Path(tempfile.mkdtemp(prefix="bench-metadata-"))
+        try:
+            for name, (top1, cover) in real_ocr_run(args, scratch).items():
+                line(f"real OCR, {args.real_ocr} albums: {name}", f"{top1:.3f}  ({cover:.0%})")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     for root in args.workspace:
         check_workspace(root)
     print(f"({time.perf_counter() - started:.1f} s; real sets: no metadata, so no real-set figure)")
