@@ -87,6 +87,16 @@ class TextMatch:
     snippet: str  # the part that matched, matched runs in [brackets]
     exact: bool  # the whole query matched as a phrase (else: a loose, trigram match)
     file: Path | None = None
+    matched_in: str = "words"  # "words" (printed on the cover), "metadata" (album/artist, title/author), or both
+    metadata: str = ""  # the cover's metadata text (the library's tags), "" when it has none
+    metadata_snippet: str = ""  # the part of it that matched, in [brackets]; "" when it did not match
+
+    def shown(self) -> str:
+        """What matched, for people: the printed words' snippet, and "metadata: ..." where the tags matched."""
+        parts = [self.snippet] if "words" in self.matched_in.split("+") else []
+        if self.metadata_snippet:
+            parts.append(f"metadata: {self.metadata_snippet}")
+        return " · ".join(parts) or self.snippet
 
 
 @dataclass

@@ -77,13 +77,16 @@ class TextJobs:
         except (CoverlensError, ImportError) as exc:  # OCR unavailable: the head still answers
             return TextEvidence([], "", notes=[f"the words could not be read: {exc}"])
         evidence = TextEvidence(words, origin)
-        joined = "\n".join(words)
         try:
             text = self.kept.signal("text")
+            joined = text.with_metadata([query_id], ["\n".join(words)])[0]
             proba, present = text.proba_of_texts([joined])
         except CoverlensError as exc:
             evidence.notes.append(str(exc))
             return evidence
+        if joined != "\n".join(words):
+            shown = joined[len("\n".join(words)):].strip().replace("\n", " / ")
+            evidence.notes.append(f"the text model also read this cover's metadata: {shown}")
         evidence.weights = dict(text.weights)
         if present[0]:
             evidence.scores = top_k(proba[0], text.classes, min(k, len(text.classes)))
@@ -118,21 +121,32 @@ class TextJobs:
         return self._catalog_rows[1]
 
     def find(self, query: str, *, k: int = SEARCH_K, offset: int = 0) -> list[TextMatch]:
-        """Covers whose printed words match `query`, best first (BM25 over a trigram index: tolerates
-        OCR errors and missing spaces); covers no longer in the catalog are left out."""
+        """Covers whose printed words or metadata text (album/artist, book title/author) match `query`,
+        best first (BM25 over trigram indexes: tolerates OCR errors and missing spaces); covers no longer
+        in the catalog, and metadata the catalog no longer says, are left out."""
+        from coverlens.text.metadata import catalog_metadata
         from coverlens.text.stage import text_store_for
 
         if k < 1 or offset < 0:
             raise ArgumentError(f"k must be at least 1 and offset at least 0, got {k} and {offset}")
         rows = self._catalog_index()
+        current = catalog_metadata(self.workspace)
         found: list[TextMatch] = []
         with text_store_for(self.workspace.root, readonly=True) as store:
-            # a pruned catalog may leave a few stored covers behind until the next index: ask for more
+            # a changed catalog may leave a few stored texts behind until the next index: ask for more
             for hit in store.find(query, limit=k + offset + 20, offset=0):
-                if hit.id in rows:
-                    path, genre = rows[hit.id]
-                    found.append(TextMatch(hit.id, hit.score, path, genre, hit.text, hit.snippet, hit.exact,
-                                           self._file(path)))
+                if hit.id not in rows:
+                    continue
+                kinds = hit.kind.split("+")
+                if "metadata" in kinds and current.get(hit.id, "") != hit.metadata:
+                    kinds.remove("metadata")  # stale: the library's tags changed since `index`
+                    if not kinds:
+                        continue
+                path, genre = rows[hit.id]
+                metadata = current.get(hit.id, "")
+                found.append(TextMatch(hit.id, hit.score, path, genre, hit.text, hit.snippet, hit.exact,
+                                       self._file(path), "+".join(kinds), metadata,
+                                       hit.metadata_snippet if "metadata" in kinds else ""))
         return found[offset:offset + k]
 
     def _file(self, relpath: str) -> Any:

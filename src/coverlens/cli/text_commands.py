@@ -20,8 +20,10 @@ from coverlens.defaults import SEARCH_K
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "find", help="covers by the words printed on them (text search over what `index` read)",
-        description="Ranked text search over the words the text stage of `coverlens index` read on the covers. "
+        "find", help="covers by the words printed on them or in their metadata (what `index` read)",
+        description="Ranked text search over the words the text stage of `coverlens index` read on the covers, "
+        "and over the library's metadata text where it has some (album and artist tags, book titles and "
+        "authors; column `matched` says which). "
         "Matches inside words and across missing spaces (OCR often drops them), tolerates misreadings, "
         "and ranks by BM25; the matched part of each cover's text is shown in [brackets].")
     p.add_argument("query", help="the words to look for (any case)")
@@ -41,13 +43,15 @@ def cmd_find(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"rank": args.offset + n, "score": round(m.score, 4), "id": m.id, "path": m.path,
                            "file": str(m.file) if m.file else None, "genre": m.genre, "matched": m.snippet,
-                           "exact": m.exact, "text": m.text} for n, m in enumerate(found, start=1)], indent=2))
+                           "exact": m.exact, "text": m.text, "matched_in": m.matched_in, "metadata": m.metadata,
+                           "metadata_matched": m.metadata_snippet} for n, m in enumerate(found, start=1)],
+                         indent=2))
         return 0
     if not found:
         print(f"no cover carries {args.query!r}")
         return 0
     print_table([{"#": args.offset + n, "score": f"{m.score:.2f}", "genre": m.genre or "-",
-                  "path": str(m.file or m.path), "matched text": m.snippet}
+                  "path": str(m.file or m.path), "matched": m.matched_in, "matched text": m.shown()}
                  for n, m in enumerate(found, start=1)])
     return 0
 

@@ -4,7 +4,9 @@ Modules (each importable without onnxruntime or scikit-learn; those load on firs
 - ocr: `OcrReader(settings).read(path | bytes | PIL image) -> list[TextLine]`, `OcrSettings`,
   `reader_identity(settings)`.
 - store: `TextStore(path)` (SQLite, WAL, FTS5 trigram + BM25): `put`, `delete`, `get`, `texts`,
-  `readers`, `find(query, limit, offset) -> list[TextHit]`; `text_db_path(workspace_root)`.
+  `readers`, `put_metadata`, `metadata`, `find(query, limit, offset) -> list[TextHit]` (words and
+  metadata ranked together); `text_db_path(workspace_root)`. query: the FTS5 expressions, `highlight`.
+- metadata: the library's metadata text per cover (`catalog_metadata`, `sync_metadata`, `combine`).
 - stage: `run_text_stage(store, [(id, path)], ...)`, `read_workspace_text(workspace_root, ...)`,
   `prune_text`, `text_store_for(workspace_root)`.
 - model: `TextGenreModel.fit(texts, genres)`, `.predict_proba(texts, classes) -> (proba, has_text)`,

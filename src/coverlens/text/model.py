@@ -44,13 +44,17 @@ class TextModelSettings:
     min_df: int = 2
     max_features: int | None = 200_000
     seed: int = 0
+    # the library's metadata text (album/artist, book title/authors) appended to the words read on the
+    # cover, for training and prediction alike (coverlens.text.metadata); "" where the library has none
+    metadata: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextModelSettings:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        # a model saved before metadata existed was trained on the words alone
+        return cls(**{"metadata": False, **{k: v for k, v in data.items() if k in cls.__dataclass_fields__}})
 
 
 def normalise(text: str) -> str:

@@ -122,8 +122,18 @@ class TextGenreSignal:
         from coverlens.text.ocr import joined_text
 
         stored = stored_texts(self.workspace, ids)
-        return [stored[cid] if cid in stored else joined_text(self.reader.read(image))
-                for cid, image in zip(ids, images, strict=True)]
+        words = [stored[cid] if cid in stored else joined_text(self.reader.read(image))
+                 for cid, image in zip(ids, images, strict=True)]
+        return self.with_metadata(ids, words)
+
+    def with_metadata(self, ids: Sequence[str | None], words: Sequence[str]) -> list[str]:
+        """The model's input: the words, plus each library cover's metadata text when the model was
+        trained with it (a cover outside the library has none)."""
+        from coverlens.text.metadata import catalog_metadata, combine
+
+        if not self.signal.model.settings.metadata:
+            return list(words)
+        return combine(ids, words, catalog_metadata(self.workspace))
 
     def proba_of_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities in `classes` order, has-text mask); rows without text are all zero."""

@@ -46,11 +46,18 @@ class TextStageSummary:
     reused: int
     seconds: float
     reader: str
+    metadata: int = 0  # covers with metadata text (album/artist, book title/authors) in the store
+    metadata_changed: int = 0  # of those, written now (new or changed), and removed (gone from the library)
+    metadata_removed: int = 0
 
     def describe(self) -> str:
         rate = self.read / self.seconds if self.seconds > 0 else 0.0
-        return (f"text: {self.covers:,} covers, read {self.read:,} ({rate:.1f}/s), {self.failed:,} unreadable, "
+        text = (f"text: {self.covers:,} covers, read {self.read:,} ({rate:.1f}/s), {self.failed:,} unreadable, "
                 f"{self.reused:,} already stored")
+        if self.metadata or self.metadata_removed:
+            text += (f"; metadata text of {self.metadata:,} covers ({self.metadata_changed:,} written, "
+                     f"{self.metadata_removed:,} removed)")
+        return text
 
 
 def covers_to_read(store: TextStore, covers: Sequence[tuple[str, str]], reader: str, *,
@@ -179,15 +186,23 @@ def text_store_for(workspace_root: Path, *, readonly: bool = False) -> TextStore
 
 def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = None, workers: int | None = None,
                         progress: Progress | None = None, prune: bool = True) -> TextStageSummary:
-    """Run the text stage over a catalogued workspace's distinct covers (and forget removed ones)."""
+    """Run the text stage over a catalogued workspace's distinct covers (and forget removed ones); the
+    store's metadata text is first made equal to the catalog's (`coverlens.text.metadata`)."""
+    from dataclasses import replace
+
     from coverlens.catalog import distinct_covers, library_root, load_catalog
+    from coverlens.text.metadata import metadata_by_cover, sync_metadata
     from coverlens.workspace import Workspace
 
     workspace = Workspace(Path(workspace_root))
-    covers = distinct_covers(load_catalog(workspace))
+    frame = load_catalog(workspace)
+    covers = distinct_covers(frame)
     pairs = list(zip(covers["id"], covers["path"], strict=True))
+    metadata = metadata_by_cover(frame[["id", "status", "title", "creator"]].to_dict("records"))
     with text_store_for(workspace.root) as store:
+        written, removed = sync_metadata(store, metadata)  # cheap (no OCR): before the long part
         if prune:
             prune_text(store, covers["id"])
-        return run_text_stage(store, pairs, root=library_root(workspace), settings=settings, workers=workers,
-                              progress=progress)
+        summary = run_text_stage(store, pairs, root=library_root(workspace), settings=settings, workers=workers,
+                                 progress=progress)
+    return replace(summary, metadata=len(metadata), metadata_changed=written, metadata_removed=removed)

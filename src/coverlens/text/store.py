@@ -6,6 +6,10 @@ Layout (`<workspace>/text/text.db`):
 - `covers_fts`: an FTS5 table over `text` with `tokenize="trigram"`, kept in step by triggers; it
   matches inside words, so "completeworks" finds "COMPLETEWORKS WITHCLARINET" and missing spaces
   do not matter. BM25 ranks the hits.
+- `metadata(id PRIMARY KEY, text)` and `metadata_fts`, the same index over the library's metadata
+  text (album and artist, book title and authors; `coverlens.text.metadata`), one row per cover
+  that has some. Added in place to a store made before it existed (`meta.metadata`); the schema
+  number stays 1, so an older coverlens still opens the store and ignores these tables.
 
 WAL journal: readers in other processes see each committed batch and never block the writer; a
 `kill -9` loses at most the batch in flight and never corrupts (SQLite's own guarantee).
@@ -14,20 +18,23 @@ Search: a query of 3+ characters first runs as an exact phrase (every trigram of
 order); if that finds fewer than `limit` covers, the rest come from a trigram OR-query ranked by
 BM25, which tolerates OCR errors and typos (most trigrams of a misspelt word still match). Queries
 of 1-2 characters cannot use trigrams and fall back to a LIKE scan, ranked by text length.
+The words and the metadata are searched the same way and ranked together: phrase hits first, then
+by score, a cover matching in both getting the sum of its two scores; each hit says where it
+matched (`TextHit.kind`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from coverlens.errors import StoreError
 from coverlens.text.ocr import TextLine, joined_text
+from coverlens.text.query import fuzzy_expression, highlight, phrase, trigrams
 
 SCHEMA_VERSION = 1
 CANDIDATES = 1000  # matches ranked per query (see TextStore._match)
@@ -46,6 +53,33 @@ CREATE TRIGGER IF NOT EXISTS covers_au AFTER UPDATE ON covers BEGIN
     INSERT INTO covers_fts(covers_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
     INSERT INTO covers_fts(rowid, text) VALUES (new.rowid, new.text); END;
 """
+_METADATA_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS metadata(id TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS metadata_fts USING fts5(
+    text, content='metadata', content_rowid='rowid', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS metadata_ai AFTER INSERT ON metadata BEGIN
+    INSERT INTO metadata_fts(rowid, text) VALUES (new.rowid, new.text); END;
+CREATE TRIGGER IF NOT EXISTS metadata_ad AFTER DELETE ON metadata BEGIN
+    INSERT INTO metadata_fts(metadata_fts, rowid, text) VALUES ('delete', old.rowid, old.text); END;
+CREATE TRIGGER IF NOT EXISTS metadata_au AFTER UPDATE ON metadata BEGIN
+    INSERT INTO metadata_fts(metadata_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO metadata_fts(rowid, text) VALUES (new.rowid, new.text); END;
+INSERT OR IGNORE INTO meta VALUES ('metadata', '1');
+COMMIT;
+"""
+WORDS, METADATA = "words", "metadata"  # where a hit matched (TextHit.kind joins them with "+")
+
+
+@dataclass(frozen=True)
+class _Index:
+    """A content table and its FTS5 index."""
+
+    table: str
+    fts: str
+
+
+_INDEXES = {WORDS: _Index("covers", "covers_fts"), METADATA: _Index("metadata", "metadata_fts")}
 
 
 @dataclass(frozen=True)
@@ -79,54 +113,25 @@ class CoverText:
 
 @dataclass(frozen=True)
 class TextHit:
-    """One text search result: higher `score` is better (negated BM25; LIKE hits score 0)."""
+    """One text search result: higher `score` is better (negated BM25; LIKE hits score 0).
+
+    `text` is everything read on the cover and `snippet` its matched part ("" when the words did
+    not match); `metadata` and `metadata_snippet` the same for the metadata text. `kind` says where
+    the query matched: "words", "metadata" or "words+metadata".
+    """
 
     id: str
     score: float
     text: str
     snippet: str
     exact: bool
+    kind: str = WORDS
+    metadata: str = ""
+    metadata_snippet: str = ""
 
 
 def text_db_path(workspace_root: Path) -> Path:
     return Path(workspace_root) / "text" / "text.db"
-
-
-_QUOTE = re.compile(r'"')
-_WORD = re.compile(r"\w+")  # the pieces of a query that fuzzy matching uses (no FTS5 syntax, no quotes)
-
-
-def _phrase(query: str) -> str:
-    return '"' + _QUOTE.sub('""', query) + '"'
-
-
-def _fuzzy_expression(query: str) -> str:
-    """An FTS5 expression that tolerates one wrong or missing character per query word.
-
-    Each word (3+ characters) is cut into 3-character pieces; a cover matches the word when it holds
-    all pieces but one. ANDed pieces are far more selective than an OR of every trigram.
-    """
-    clauses = []
-    for word in _WORD.findall(query.lower()):
-        if len(word) < 3:
-            continue
-        pieces = [word[i:i + 3] for i in range(0, len(word) - 2, 3)]
-        if len(word) % 3:
-            pieces.append(word[-3:])
-        pieces = list(dict.fromkeys(pieces))
-        if len(pieces) == 1:
-            clauses.append(_phrase(pieces[0]))
-            continue
-        for left_out in range(len(pieces)):
-            kept = [_phrase(p) for i, p in enumerate(pieces) if i != left_out]
-            clauses.append("(" + " AND ".join(kept) + ")")
-    return " OR ".join(clauses)
-
-
-def _trigrams(query: str) -> list[str]:
-    """The distinct trigrams inside each word: OCR often drops spaces, so none spans a space."""
-    grams = {word[i:i + 3] for word in _WORD.findall(query.lower()) for i in range(len(word) - 2)}
-    return sorted(grams)
 
 
 class TextStore:
@@ -144,6 +149,9 @@ class TextStore:
             if not readonly:
                 self._db.executescript(_SCHEMA)
                 self._check_version()
+                self._db.executescript(_METADATA_SCHEMA)  # in place on a store made before it existed
+            self._has_metadata = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'metadata_fts'").fetchone() is not None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"text store {self.path} cannot be opened ({exc}); delete it and re-run the text stage") \
                 from exc
@@ -190,9 +198,39 @@ class TextStore:
         chunk = [(i,) for i in ids]
         with self._transaction() as db:
             # rowcount counts the deleted rows only (total_changes would add the index triggers' rows)
-            return max(0, db.executemany("DELETE FROM covers WHERE id = ?", chunk).rowcount)
+            deleted = max(0, db.executemany("DELETE FROM covers WHERE id = ?", chunk).rowcount)
+            if self._has_metadata:
+                db.executemany("DELETE FROM metadata WHERE id = ?", chunk)
+            return deleted
+
+    def put_metadata(self, texts: Mapping[str, str], remove: Iterable[str] = ()) -> None:
+        """Write (insert or replace) and remove metadata texts in one transaction; an empty text removes."""
+        self._require_metadata()
+        gone = [(cid,) for cid in remove] + [(cid,) for cid, text in texts.items() if not text]
+        rows = [(cid, text) for cid, text in texts.items() if text]
+        with self._transaction() as db:
+            db.executemany("DELETE FROM metadata WHERE id = ?", gone)
+            db.executemany("INSERT OR REPLACE INTO metadata(id, text) VALUES (?, ?)", rows)
+
+    def _require_metadata(self) -> None:
+        if not self._has_metadata:
+            raise StoreError(f"text store {self.path} has no metadata table yet; open it for writing once "
+                             "(`coverlens index`) to add it")
 
     # reading -------------------------------------------------------------------------------
+
+    def metadata(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """id -> stored metadata text (of these ids, or of every cover); {} for a store without the table."""
+        if not self._has_metadata:
+            return {}
+        if ids is None:
+            return dict(self._db.execute("SELECT id, text FROM metadata"))
+        wanted, found = list(ids), {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(f"SELECT id, text FROM metadata WHERE id IN ({marks})", part))
+        return found
 
     def readers(self) -> dict[str, str]:
         """id -> reader identity of every stored cover (failures included)."""
@@ -224,30 +262,59 @@ class TextStore:
 
     # search --------------------------------------------------------------------------------
 
-    def find(self, query: str, limit: int = 20, offset: int = 0) -> list[TextHit]:
-        """Covers whose text matches `query`, best first; see the module docstring for the ranking."""
+    def find(self, query: str, limit: int = 20, offset: int = 0, *, metadata: bool = True) -> list[TextHit]:
+        """Covers whose words (and metadata, unless `metadata=False`) match `query`, best first; see the
+        module docstring for the ranking."""
         query = " ".join(query.split())
         if not query or limit <= 0:
             return []
-        if len(query) < 3:
-            return [_with_snippet(hit, query) for hit in self._like(query, limit, offset)]
         wanted = offset + limit
-        hits = self._match(_phrase(query), wanted, exact=True)
+        kinds = [WORDS, METADATA] if metadata and self._has_metadata else [WORDS]
+        return self._merge({kind: self._find_in(_INDEXES[kind], query, wanted) for kind in kinds}, query)[offset:wanted]
+
+    def _find_in(self, index: _Index, query: str, wanted: int) -> list[TextHit]:
+        """The first `wanted` hits in one index (no snippets yet)."""
+        if len(query) < 3:
+            return self._like(index, query, wanted)
+        hits = self._match(index, phrase(query), wanted, exact=True)
         if len(hits) < wanted:
-            fuzzy = _fuzzy_expression(query)
+            fuzzy = fuzzy_expression(query)
             if fuzzy:
                 seen = {h.id for h in hits}
                 # a loose query: keep only covers sharing at least a third of the query's trigrams
-                extra = self._match(fuzzy, wanted + len(seen), exact=False, min_share=(_trigrams(query), 1 / 3))
+                extra = self._match(index, fuzzy, wanted + len(seen), exact=False,
+                                    min_share=(trigrams(query), 1 / 3))
                 hits += [h for h in extra if h.id not in seen]
-        return [_with_snippet(hit, query) for hit in hits[offset:wanted]]
+        return hits[:wanted]
 
-    def _match(self, expression: str, limit: int, *, exact: bool,
+    def _merge(self, found: dict[str, list[TextHit]], query: str) -> list[TextHit]:
+        """One hit per cover: phrase hits first, then by score (summed where both texts matched); each
+        hit carries both texts (for display) and the snippet of each text that matched."""
+        words = {h.id: h for h in found.get(WORDS, [])}
+        meta = {h.id: h for h in found.get(METADATA, [])}
+        ids = list(dict.fromkeys([*words, *meta]))
+        read = {cid: rec.text for cid, rec in self.get([i for i in ids if i not in words]).items()}
+        described = self.metadata([i for i in ids if i not in meta])
+        merged = []
+        for cid in ids:
+            w, m = words.get(cid), meta.get(cid)
+            matched = [h for h in (w, m) if h is not None]
+            text = w.text if w else read.get(cid, "")
+            meta_text = m.text if m else described.get(cid, "")
+            kind = "+".join(name for name, h in ((WORDS, w), (METADATA, m)) if h is not None)
+            merged.append(TextHit(cid, sum(h.score for h in matched), text, highlight(text, query) if w else "",
+                                  any(h.exact for h in matched), kind, meta_text,
+                                  highlight(meta_text, query) if m else ""))
+        merged.sort(key=lambda h: (not h.exact, -h.score))  # stable: LIKE hits keep their order
+        return merged
+
+    def _match(self, index: _Index, expression: str, limit: int, *, exact: bool,
                min_share: tuple[list[str], float] | None = None) -> list[TextHit]:
         # BM25 over at most CANDIDATES matches: ranking every match of a common word costs 100s of ms
         # at 100k covers; beyond that many matches the first ones found are ranked (documented limit)
-        sql = ("SELECT c.id, m.rank, c.text FROM (SELECT rowid, bm25(covers_fts) AS rank FROM covers_fts "
-               "WHERE covers_fts MATCH ? LIMIT ?) m JOIN covers c ON c.rowid = m.rowid ORDER BY m.rank LIMIT ?")
+        fts, table = index.fts, index.table
+        sql = (f"SELECT c.id, m.rank, c.text FROM (SELECT rowid, bm25({fts}) AS rank FROM {fts} "
+               f"WHERE {fts} MATCH ? LIMIT ?) m JOIN {table} c ON c.rowid = m.rowid ORDER BY m.rank LIMIT ?")
         fetch = limit if min_share is None else limit * 4
         try:
             rows = self._db.execute(sql, (expression, CANDIDATES, fetch)).fetchall()
@@ -263,45 +330,9 @@ class TextStore:
             hits.append(TextHit(cid, -float(rank), text, "", exact))
         return hits[:limit]
 
-    def _like(self, query: str, limit: int, offset: int) -> list[TextHit]:
+    def _like(self, index: _Index, query: str, limit: int) -> list[TextHit]:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._db.execute("SELECT id, text FROM covers WHERE text LIKE ? ESCAPE '\\' LIMIT ?",
+        rows = self._db.execute(f"SELECT id, text FROM {index.table} WHERE text LIKE ? ESCAPE '\\' LIMIT ?",
                                 (f"%{escaped}%", CANDIDATES)).fetchall()
         rows.sort(key=lambda row: (len(row[1]), row[0]))  # shortest texts first: the query is more of them
-        return [TextHit(cid, 0.0, text, "", True) for cid, text in rows[offset:offset + limit]]
-
-
-def highlight(text: str, query: str, width: int = 80) -> str:
-    """The part of `text` around what matched, matched runs in [brackets], lines joined by " / ".
-
-    Marks every character covered by the query itself (ignoring case) or, for a loose match, by one
-    of its trigrams. FTS5's own snippet() repeats text when trigram tokens overlap, hence this.
-    """
-    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
-    lowered, covered = flat.lower(), [False] * len(flat)
-    pieces = [" ".join(query.lower().split())]
-    if pieces[0] not in lowered:
-        pieces = _trigrams(query) or [p for p in query.lower().split() if p]
-    for piece in pieces:
-        start = lowered.find(piece)
-        while start >= 0:
-            covered[start:start + len(piece)] = [True] * len(piece)
-            start = lowered.find(piece, start + 1)
-    if not any(covered):
-        return flat[:width]
-    first = covered.index(True)
-    lo = max(0, first - width // 3)
-    hi = min(len(flat), lo + width)
-    out, inside = [], False
-    for i in range(lo, hi):
-        if covered[i] != inside:
-            out.append("[" if covered[i] else "]")
-            inside = covered[i]
-        out.append(flat[i])
-    if inside:
-        out.append("]")
-    return ("…" if lo > 0 else "") + "".join(out) + ("…" if hi < len(flat) else "")
-
-
-def _with_snippet(hit: TextHit, query: str) -> TextHit:
-    return TextHit(hit.id, hit.score, hit.text, highlight(hit.text, query), hit.exact)
+        return [TextHit(cid, 0.0, text, "", True) for cid, text in rows[:limit]]

@@ -7,6 +7,8 @@ and `coverlens train --text-only` runs alone (when the text stage finished after
    covers only (never the test split);
 4. `training.save_text_signal` beside the fastai model, recording the head's sha256 it was fused with
    and the train split's genre shares (the text row's answer for a cover without text).
+The words of each cover are followed by its metadata text (album/artist, book title/authors) when the
+settings say so (`TextModelSettings.metadata`: on unless $COVERLENS_METADATA_TEXT=0); genre tags never enter it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from coverlens.errors import ModelError
 
 if TYPE_CHECKING:
     from coverlens.evaluate.passes import Progress
+    from coverlens.text.model import TextModelSettings
     from coverlens.workspace import Workspace
 
 
@@ -30,7 +33,8 @@ class TextTraining:
 
     skipped: str = ""
     covers: int = 0  # train covers
-    covers_with_text: int = 0
+    covers_with_text: int = 0  # with legible words, or metadata text when the model reads it
+    covers_with_metadata: int = 0
     valid_covers: int = 0
     weights: dict[str, float] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)  # fused and head accuracy on validation covers
@@ -41,7 +45,8 @@ class TextTraining:
         if self.skipped:
             return f"text model skipped: {self.skipped}"
         v = self.validation
-        return (f"text model trained on {self.covers_with_text:,} of {self.covers:,} train covers with text; "
+        extra = f" ({self.covers_with_metadata:,} with metadata text)" if self.covers_with_metadata else ""
+        return (f"text model trained on {self.covers_with_text:,} of {self.covers:,} train covers with text{extra}; "
                 f"fusion weights {self.weights} chosen on {self.valid_covers:,} validation covers "
                 f"(fused {v.get('accuracy', 0):.3f} vs head {v.get('head_accuracy', 0):.3f}) in {self.seconds:.0f}s")
 
@@ -65,11 +70,14 @@ def _head_validation_proba(workspace: Workspace, classifier: Any, ids: list[str]
 
 
 def train_text_signal(workspace: Workspace, classifier: Any, *, progress: Progress | None = None,
-                      say: Callable[[str], None] = lambda message: None) -> TextTraining:
-    """Fit and save the text model and fusion weights; a skip (nothing written) when there is no text."""
+                      say: Callable[[str], None] = lambda message: None,
+                      settings: TextModelSettings | None = None) -> TextTraining:
+    """Fit and save the text model and fusion weights; a skip (nothing written) when there is no text.
+    With `settings.metadata` (the default), each cover's metadata text is appended to its words."""
     from coverlens.classifier.model_file import read_sidecar
     from coverlens.classifier.train import training_covers
-    from coverlens.text.model import has_text
+    from coverlens.text.metadata import catalog_metadata, combine, metadata_wanted
+    from coverlens.text.model import TextModelSettings, has_text
     from coverlens.text.signals import HEAD_SHA_KEY, PRIOR_KEY, stored_texts
     from coverlens.text.store import text_db_path
     from coverlens.text.training import fit_text_signal, head_validation, save_text_signal
@@ -79,15 +87,20 @@ def train_text_signal(workspace: Workspace, classifier: Any, *, progress: Progre
         return TextTraining(skipped="no text store yet (run `coverlens index`, which reads the covers' text)")
     train = training_covers(workspace)
     ids, genres = list(train["id"]), list(train["genre"])
+    settings = settings or TextModelSettings(metadata=metadata_wanted())
     texts = stored_texts(workspace, ids)
+    unread = sum(i not in texts for i in ids)
+    metadata = catalog_metadata(workspace) if settings.metadata else {}
+    if metadata:
+        texts = dict(zip(ids, combine(ids, [texts.get(i, "") for i in ids], metadata), strict=True))
     legible = has_text([texts.get(i, "") for i in ids])
     with_text = {g for g, ok in zip(genres, legible, strict=True) if ok}
-    result = TextTraining(covers=len(ids), covers_with_text=int(legible.sum()))
+    result = TextTraining(covers=len(ids), covers_with_text=int(legible.sum()),
+                          covers_with_metadata=sum(i in metadata for i in ids))
     if len(with_text) < 2:
         result.skipped = (f"{result.covers_with_text:,} of {len(ids):,} train covers carry legible text, in "
                           f"{len(with_text)} genre(s); the text model needs text in two genres at least")
         return result
-    unread = sum(i not in texts for i in ids)
     if unread:
         say(f"text: {unread:,} of {len(ids):,} train covers have no stored text yet (the text stage has not read "
             "them); they count as covers without text")
@@ -99,11 +112,12 @@ def train_text_signal(workspace: Workspace, classifier: Any, *, progress: Progre
     if not valid_ids:
         raise ModelError("none of the head's validation covers could be opened; fusion weights cannot be chosen")
     say(f"text: fitting the text model on {result.covers_with_text:,} covers (and 5 folds for the fusion weights)")
-    signal = fit_text_signal(ids, genres, texts, classes, valid_ids, head_proba)
+    signal = fit_text_signal(ids, genres, texts, classes, valid_ids, head_proba, settings=settings)
     counts = Counter(genres)
     trained_on = {PRIOR_KEY: {g: counts.get(g, 0) / len(genres) for g in classes},
                   HEAD_SHA_KEY: sidecar.get("model_sha256"), "train_covers": len(ids),
-                  "train_covers_with_text": result.covers_with_text, "valid_covers": len(valid_ids)}
+                  "train_covers_with_text": result.covers_with_text, "valid_covers": len(valid_ids),
+                  "train_covers_with_metadata": result.covers_with_metadata}
     save_text_signal(signal, workspace.model_dir, trained_on)
     result.valid_covers = len(valid_ids)
     result.weights = dict(signal.fusion.weights)

@@ -20,7 +20,8 @@ def find_panel(service: Any) -> None:
                            elem_id="find-query")
         button = gr.Button("Find", elem_id="find-button", scale=1)
     message = gr.Markdown(elem_id="find-message")
-    found = gr.Gallery(label="Covers carrying the words (genre · matched text)", columns=5, height="auto",
+    found = gr.Gallery(label="Covers carrying the words, printed or in their metadata (genre · matched text)",
+                       columns=5, height="auto",
                        fit_columns=False, elem_id="find-covers")
 
     @guarded(cleared(1))
@@ -30,7 +31,7 @@ def find_panel(service: Any) -> None:
         matches = service.find(text, k=SEARCH_K * 2)
         if not matches:
             return f"No cover carries _{text}_ (only covers whose text `coverlens index` has read).", None
-        items = [(str(m.file), f"{m.genre or '-'} · {m.snippet}") for m in matches if m.file is not None]
+        items = [(str(m.file), f"{m.genre or '-'} · {m.shown()}") for m in matches if m.file is not None]
         return f"{len(matches)} covers, best match first.", items
 
     button.click(find, query, [message, found], api_name="find")
