@@ -1,5 +1,6 @@
 """Indexing on Ray: a local cluster on loopback (2 CPUs) writing into a Chroma server gives the same
-store as the single-process indexer, resumes with only the missing covers, and refuses an embedded store."""
+store as the single-process indexer, resumes with only the missing covers, and refuses an embedded store;
+the OCR text stage on Ray gives the single-process text store row for row, and resumes the same way."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coverlens.catalog import load_catalog
+from coverlens.catalog import load_catalog, run_catalog
 from coverlens.embedders.projection import fit_projection, project
 from coverlens.errors import StoreError
 from coverlens.indexer.ray_runner import EMBEDDED_REFUSED, write_on_ray
 from coverlens.indexer.ray_stages import EmbedCovers, read_covers
+from coverlens.sample_library import make_sample_library
 from coverlens.store import CoverStore
+from coverlens.text.ocr import OcrReader, OcrSettings
+from coverlens.text.ray_reads import ReadText, read_on_ray, records
+from coverlens.text.stage import read_cover, read_workspace_text, text_store_for
 from coverlens.workspace import Workspace
 from fakes import FakeEmbedder
 from indexing import catalog_ids, index, make_workspace, stored
 from local_servers import chroma_server
+from text_covers import write_word_covers
 
 ray = pytest.importorskip("ray")
 
@@ -94,6 +100,76 @@ def test_ray_index_matches_the_single_process_index_and_resumes(tmp_path: Path, 
             np.testing.assert_allclose(theirs.vectors, mine.vectors[order], atol=1e-5)
             assert theirs.metadatas == [mine.metadatas[n] for n in order]
             assert stored(remote_ws, embedder, url).is_complete
+
+
+OCR = OcrSettings(det_side=480)  # small generated covers read as well at a smaller detection size, faster
+
+
+def word_workspace(root: Path) -> Workspace:
+    """A catalogued library of plain covers, covers with words on them, and one that breaks after cataloguing."""
+    make_sample_library(root / "lib", genres=2, per_genre=2, size=40, seed=1)
+    genre = sorted(p for p in (root / "lib").iterdir() if p.is_dir())[0]
+    write_word_covers(genre, {"w-jazz": ["JAZZ"], "w-opera": ["OPERA", "LIVE"], "w-punk": ["PUNK"]}, size=160)
+    workspace = Workspace(root / "ws")
+    run_catalog(workspace, root / "lib")
+    sorted(genre.glob("*.jpg"))[0].write_bytes(b"not an image any more")
+    return workspace
+
+
+def copy_workspace(workspace: Workspace, root: Path) -> Workspace:
+    """The same catalog (same library, same content ids) with its own stores."""
+    copy = Workspace(root)
+    copy.root.mkdir()
+    for name in ("catalog.csv", "library.json", "workspace.json"):
+        (copy.root / name).write_bytes((workspace.root / name).read_bytes())
+    return copy
+
+
+def test_the_ocr_actor_gives_the_local_records(tmp_path: Path) -> None:
+    """`ReadText` (also across a reader rebuilt after `recycle_after` covers) and the records it ships
+    back give exactly what the local stage reads."""
+    paths = write_word_covers(tmp_path, {"a": ["JAZZ"], "b": ["SOUL"], "c": ["FOLK"]}, size=160)
+    paths["gone"] = tmp_path / "gone.png"
+    batch = {"id": np.array(list(paths), dtype=object),
+             "path": np.array([str(p) for p in paths.values()], dtype=object)}
+    shipped = list(records(ReadText(OCR, recycle_after=2)(batch)))
+    reader = OcrReader(OCR)
+    assert shipped == [read_cover(reader, cid, str(path)) for cid, path in paths.items()]
+    assert [r.text for r in shipped[:3]] == ["JAZZ", "SOUL", "FOLK"] and "not found" in shipped[3].error
+
+
+def test_ray_text_stage_matches_the_single_process_one_and_resumes(tmp_path: Path, local_ray: None) -> None:
+    """Into a text store that a stopped run left with 3 covers, OCR in Ray actors reads exactly the
+    others, and the store ends equal to the single-process one: ids, reader, every line's text, box and
+    confidence, joined text, and the unreadable cover's reason."""
+    workspace = word_workspace(tmp_path)
+    local = read_workspace_text(workspace.root, settings=OCR, workers=1)
+    assert (local.covers, local.read, local.failed) == (7, 6, 1)
+    remote_ws = copy_workspace(workspace, tmp_path / "ws-ray")
+    with text_store_for(workspace.root) as mine, text_store_for(remote_ws.root) as theirs:
+        read = [r for _, r in sorted(mine.get(mine.readers()).items()) if not r.error]
+        theirs.put(read[:3])  # what a stopped run left behind (the unreadable cover is left to the actors)
+    summary = read_workspace_text(remote_ws.root, settings=OCR, reads=read_on_ray("auto"))
+    assert (summary.reused, summary.read + summary.failed, summary.failed) == (3, 4, 1)
+    with text_store_for(workspace.root) as mine, text_store_for(remote_ws.root) as theirs:
+        assert theirs.dump() == mine.dump()
+        assert {"JAZZ", "PUNK"} <= {r.text for r in theirs.get(theirs.readers()).values()}
+        assert [hit.text for hit in theirs.find("opera")] == ["OPERA\nLIVE"]
+
+
+def test_index_on_ray_reads_the_words_on_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`index --ray ADDRESS` hands the text stage a Ray reader; without --ray the local one is used."""
+    from types import SimpleNamespace
+
+    import coverlens.text.stage as stage
+    from coverlens.service_text import TextJobs
+
+    asked: list[object] = []
+    monkeypatch.setattr(stage, "read_workspace_text", lambda root, progress=None, reads=None: asked.append(reads))
+    service = SimpleNamespace(workspace=Workspace(tmp_path))
+    TextJobs._read_text(service, None, "auto")  # type: ignore[arg-type]
+    TextJobs._read_text(service, None)  # type: ignore[arg-type]
+    assert asked[0].__qualname__ == read_on_ray("auto").__qualname__ and asked[1] is None
 
 
 def _id(path: Path, workspace: Workspace) -> str:

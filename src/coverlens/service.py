@@ -428,5 +428,5 @@ class CoverlensService(StoredJobs, TextJobs):
                     location, notes = str(store.location), choice.notes
             notes = [f"library: {catalogued.describe()}", *notes]
             if read_text:
-                notes.append(self._read_text(progress).describe())
+                notes.append(self._read_text(progress, ray).describe())
         return IndexJob(report, location, notes)

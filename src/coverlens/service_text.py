@@ -39,12 +39,17 @@ class TextJobs:
     _catalog_rows: tuple[Any, dict[str, tuple[str, str]]] | None = None
 
     # -- the text stage (part of `index`) --------------------------------------------------------
-    def _read_text(self, progress: ProgressCallback | None) -> TextStageSummary:
-        """Read the catalogued covers not yet stored; forget covers gone from the catalog. The caller
-        holds the workspace writer lock."""
+    def _read_text(self, progress: ProgressCallback | None, ray: str | None = None) -> TextStageSummary:
+        """Read the catalogued covers not yet stored (`ray`: OCR on the Ray cluster at that address);
+        forget covers gone from the catalog. The caller holds the workspace writer lock."""
         from coverlens.text.stage import read_workspace_text
 
-        return read_workspace_text(self.workspace.root, progress=iterate_with(progress, "text"))
+        reads = None
+        if ray:
+            from coverlens.text.ray_reads import read_on_ray
+
+            reads = read_on_ray(ray)
+        return read_workspace_text(self.workspace.root, progress=iterate_with(progress, "text"), reads=reads)
 
     # -- one cover ---------------------------------------------------------------------------------
     def _words(self, image: Any, query_id: str | None) -> tuple[list[str], str]:

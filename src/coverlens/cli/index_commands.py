@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "yet); also $COVERLENS_TEXT=0")
     p.add_argument("--text", dest="text", action="store_true", help="read them even where $COVERLENS_TEXT=0")
     p.add_argument("--ray", metavar="ADDRESS|auto", default=None,
-                   help="read and embed on the Ray cluster at ADDRESS (`auto`: the cluster in RAY_ADDRESS, else a "
+                   help="read, embed and OCR on the Ray cluster at ADDRESS (`auto`: the cluster in RAY_ADDRESS, else a "
                    "new local one), writing into the Chroma server given by --chroma-url (needs `ray[data]`)")
     add_embedder_options(p)
     add_store_option(p)

@@ -7,6 +7,9 @@ indexer's; only the covers missing from a collection go through Ray:
     read (tasks: decode) -> embed (actors holding the models; one GPU each when the cluster has
     GPUs) -> write (one actor: upserts into the Chroma server, batch by batch)
 
+The words on the covers (`index`'s text stage) are read on the same cluster by OCR actors, in a
+pass of their own: `coverlens.text.ray_reads`.
+
 The store must be a Chroma server: every Ray worker writes, and writers to one embedded store
 directory must be one process. `address` is a Ray cluster address (`ray://HOST:10001`, `HOST:6379`)
 or `auto`: the cluster this process is already connected to, else a new local one. The workers need

@@ -7,7 +7,8 @@ set: collection n lacks the cover). Each stage adds columns and passes the rest 
   (same decoder, same limits, unreadable files recorded) -> `pixels` (RGB uint8), `error`;
 - `EmbedCovers` (actors: each holds the embedders, on a GPU when it was given one) ->
   `vector_<n>` for embedder n (zeros where the collection has the cover already);
-- further model stages plug in the same way (an OCR stage would add a `text` column);
+- further model stages plug in the same way; the OCR is its own pass (`coverlens.text.ray_reads`):
+  its plan (covers not yet read) and its store (the workspace's SQLite, written by the driver) differ;
 - `WriteCovers` (one actor holding a client of the Chroma server) upserts each batch as soon as it
   is made, so a run stopped at any point resumes with the covers still missing -> `id`, `error`, `wrote`.
 

@@ -1,5 +1,7 @@
 """The text stage: read each distinct cover once by OCR, in worker processes, into the text store.
 
+(Or on a Ray cluster: `coverlens.text.ray_reads`; only where the OCR runs changes, not what is below.)
+
 - Only covers not yet stored, or stored by another reader identity, are read (incremental).
 - One worker process per core, each with one onnxruntime thread; workers are recycled every
   `recycle_after` covers because RapidOCR's memory grows over long runs. Workers are spawned, not
@@ -34,6 +36,10 @@ class TextStageError(CoverlensError):
 
 
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
+# How the covers to read, `(id, absolute path)`, become records (in any order), given the settings, the
+# worker count and `recycle_after`: in local worker processes (`read_locally`, the default), or on a Ray
+# cluster (`coverlens.text.ray_reads.read_on_ray`). Either way `run_text_stage` alone writes the store.
+Reads = Callable[[list[tuple[str, str]], OcrSettings, int, int], Iterator[CoverText]]
 DEFAULT_BATCH = 32
 DEFAULT_RECYCLE = 400
 
@@ -88,21 +94,25 @@ def _init_worker(settings: OcrSettings) -> None:
     _READER = OcrReader(settings)
 
 
-def _read_one(item: tuple[str, str]) -> CoverText:
-    cover_id, path = item
-    assert _READER is not None, "worker not initialised"
+def read_cover(reader: OcrReader, cover_id: str, path: str) -> CoverText:
+    """One cover's record: its lines, or the reason it could not be read (whoever holds the reader)."""
     try:
-        return CoverText.read(cover_id, _READER.identity, _READER.read(Path(path)))
+        return CoverText.read(cover_id, reader.identity, reader.read(Path(path)))
     except CoverlensError as exc:
-        return CoverText.failed(cover_id, _READER.identity, getattr(exc, "reason", str(exc)))
+        return CoverText.failed(cover_id, reader.identity, getattr(exc, "reason", str(exc)))
     except Exception as exc:  # an OCR failure on one cover must not end the run
-        return CoverText.failed(cover_id, _READER.identity, f"OCR failed ({type(exc).__name__}: {exc})")
+        return CoverText.failed(cover_id, reader.identity, f"OCR failed ({type(exc).__name__}: {exc})")
+
+
+def _read_one(item: tuple[str, str]) -> CoverText:
+    assert _READER is not None, "worker not initialised"
+    return read_cover(_READER, *item)
 
 
 # parent side ---------------------------------------------------------------------------------
 
-def _results(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
-             recycle_after: int) -> Iterator[CoverText]:
+def read_locally(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
+                 recycle_after: int) -> Iterator[CoverText]:
     if workers <= 1:  # in-process: no spawn cost for a handful of covers, and easier to debug
         _init_worker(settings)
         yield from map(_read_one, todo)
@@ -143,8 +153,10 @@ def run_text_stage(
     recycle_after: int = DEFAULT_RECYCLE,
     retry_failed: bool = False,
     progress: Progress | None = None,
+    reads: Reads | None = None,
 ) -> TextStageSummary:
-    """Read the covers `(id, path)` not yet in `store`; paths are relative to `root` when given."""
+    """Read the covers `(id, path)` not yet in `store`; paths are relative to `root` when given.
+    `reads`: where the OCR runs (default: `workers` local processes)."""
     settings = settings or OcrSettings()
     reader = reader_identity(settings)
     distinct = {cid for cid, _ in covers}
@@ -155,7 +167,8 @@ def run_text_stage(
     started = time.perf_counter()
     read = failed = 0
     batch: list[CoverText] = []
-    results: Iterable[CoverText] = _results(todo, settings, workers, recycle_after) if todo else iter(())
+    reads = reads or read_locally
+    results: Iterable[CoverText] = reads(todo, settings, workers, recycle_after) if todo else iter(())
     if progress is not None:
         results = progress(results, len(todo))
     for record in results:
@@ -185,7 +198,8 @@ def text_store_for(workspace_root: Path, *, readonly: bool = False) -> TextStore
 
 
 def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = None, workers: int | None = None,
-                        progress: Progress | None = None, prune: bool = True) -> TextStageSummary:
+                        progress: Progress | None = None, prune: bool = True,
+                        reads: Reads | None = None) -> TextStageSummary:
     """Run the text stage over a catalogued workspace's distinct covers (and forget removed ones); the
     store's metadata text is first made equal to the catalog's (`coverlens.text.metadata`)."""
     from dataclasses import replace
@@ -204,5 +218,5 @@ def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = 
         if prune:
             prune_text(store, covers["id"])
         summary = run_text_stage(store, pairs, root=library_root(workspace), settings=settings, workers=workers,
-                                 progress=progress)
+                                 progress=progress, reads=reads)
     return replace(summary, metadata=len(metadata), metadata_changed=written, metadata_removed=removed)
