@@ -138,6 +138,26 @@ def test_a_query_waits_for_no_reset_when_nothing_changed(library_workspace: Work
         assert reader._shared is not None and reader._shared.resets == 0 and reader._shared.epoch == 0
 
 
+def test_a_handle_fetched_just_before_a_reset_is_fetched_again(library_workspace: Workspace) -> None:
+    """Another thread notices another process's change between fetching a collection's handle and
+    wrapping it: the handle belongs to the client just closed and is fetched again on first use
+    (stamped with the epoch it was fetched in, it is never taken for a handle of the new client)."""
+    workspace, fake = library_workspace, FakeEmbedder()
+    with CoverStore.open(workspace) as reader:
+        fetch = reader._get
+
+        def fetch_then_reset(name: str) -> object:
+            found = fetch(name)
+            reader._shared._reopen()  # what a search thread's freshness check does at that instant
+            return found
+
+        reader._get = fetch_then_reset
+        collection = reader.collection_for(fake.name, fake.identity)
+        del reader._get
+        assert collection.count() == len(catalog_ids(workspace))  # not the closed client's AttributeError
+        assert reader._shared.resets == 1
+
+
 KILLED_INDEX = """
 import sys
 sys.path.insert(0, sys.argv[1])

@@ -9,25 +9,24 @@ thumbnails named by the cover's id, so answers are checked by id.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import stress
+from app_search import Answer, ask
 from coverlens.catalog import distinct_covers, load_catalog, run_catalog
 from coverlens.cli import main
 from coverlens.sample_library import make_sample_library
 from coverlens.search.similar import content_id
 from coverlens.store import CoverStore
 from coverlens.workspace import Workspace
-from libraries import catalogued_library
+from libraries import trained_library
 from local_servers import chroma_server, launch_local
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -36,30 +35,8 @@ pytestmark = pytest.mark.reliability
 
 REQUESTS = stress.scale(fast=20, stress=50)
 K = 5
-REQUEST_TIMEOUT_S = 120  # one answer; the whole batch is bounded by REQUESTS x this at worst
 INDEX_TIMEOUT_S = 600
 CAPTION_ROUNDING = 0.006  # captions print similarities to 2 decimals
-
-
-@dataclass
-class Answer:
-    query: Path
-    neighbours: list[tuple[str, str, float]]  # (genre, cover id, similarity) as the app shows them
-    message: str
-    finished: float  # monotonic time the answer arrived
-    seconds: float
-
-
-def ask(client: object, cover: Path) -> Answer:
-    started = time.monotonic()
-    job = client.submit(gradio_client.handle_file(str(cover)), None, K, "finetuned", api_name="/search")
-    message, *_, neighbours, _cluster = job.result(timeout=REQUEST_TIMEOUT_S)
-    finished = time.monotonic()
-    shown = []
-    for item in neighbours or []:
-        genre, similarity = item["caption"].rsplit(" · ", 1)
-        shown.append((genre, Path(item["image"]["path"]).stem, float(similarity)))  # <thumbs>/<id>.webp
-    return Answer(cover, shown, message or "", finished, finished - started)
 
 
 def stored_vectors(workspace: Workspace, url: str, embedder: object) -> dict[tuple[str, str], np.ndarray]:
@@ -77,8 +54,7 @@ def test_concurrent_searches_while_indexing_adds_covers(trained_workspace: Works
     from coverlens.service import CoverlensService
 
     # the trained tiny model over a library of its own, indexed once, then grown by 300 covers
-    workspace = catalogued_library(tmp_path, genres=3, per_genre=12, seed=5)
-    shutil.copytree(trained_workspace.model_dir, workspace.model_dir)
+    workspace = trained_library(tmp_path, trained_workspace, genres=3, per_genre=12, seed=5)
     library = tmp_path / "library"
     first_covers = sorted(library.glob("*/*.jpg"))
     with chroma_server(tmp_path / "chroma-data", workspace) as url:
@@ -103,7 +79,7 @@ def test_concurrent_searches_while_indexing_adds_covers(trained_workspace: Works
             queries = [first_covers[i % len(first_covers)] for i in range(REQUESTS)]
             sent = time.monotonic()
             with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
-                answers = list(pool.map(lambda cover: ask(client, cover), queries))
+                answers = list(pool.map(lambda cover: ask(client, cover, K), queries))
             indexer.wait(timeout=INDEX_TIMEOUT_S)
             index_ended = time.monotonic()
         finally:

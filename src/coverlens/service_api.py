@@ -130,6 +130,7 @@ class EngineStatus:
     has_clusters: bool
     has_evaluation: bool
     next_step: str
+    store_changed: str | None = None  # when an index run last changed the store (ISO 8601), None: never
 
 
 @dataclass

@@ -142,10 +142,12 @@ class StoredJobs:
         catalogued = len(self.library_covers(limit=10**9)) if self.workspace.catalog_file.exists() else 0
         model = has_model(self.workspace)
         indexed: dict[str, int] = {}
+        changed = None
         if self.workspace.store_dir.exists() or self.chroma_url:
             try:
                 for info in self.store().list_collections():
                     indexed[info.embedder] = indexed.get(info.embedder, 0) + info.count
+                changed = self.store().last_changed()  # the generation another process's index run wrote
             except CoverlensError:
                 pass
         embedders = {name: EmbedderState(self.registry.embedder(name).label, *self.kept.state(name))
@@ -167,5 +169,5 @@ class StoredJobs:
         return EngineStatus(
             workspace=self.workspace.root, library_root=self.library_root(), catalogued=catalogued,
             has_model=model, model_note="" if model else NO_MODEL, indexed=indexed, embedders=embedders,
-            has_clusters=has_clusters, has_evaluation=has_evaluation, next_step=step,
+            has_clusters=has_clusters, has_evaluation=has_evaluation, next_step=step, store_changed=changed,
         )

@@ -61,14 +61,15 @@ class CoverCollection:
     """
 
     def __init__(self, collection: Any, embedder: str, identity: dict[str, Any], max_batch: int,
-                 store: StoreHandle | None = None) -> None:
+                 store: StoreHandle | None = None, epoch: int | None = None) -> None:
         self._collection = collection
         self.name: str = collection.name
         self.embedder = embedder
         self.identity = identity
         self.max_batch = max(1, int(max_batch))
         self._store = store
-        self._epoch = store.epoch if store is not None else 0
+        # the store's epoch before `collection` was fetched: a reset since (another thread) refetches it
+        self._epoch = epoch if epoch is not None else store.epoch if store is not None else 0
 
     def __repr__(self) -> str:
         return f"CoverCollection({self.name!r}, embedder={self.embedder!r})"

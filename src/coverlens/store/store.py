@@ -255,6 +255,7 @@ class CoverStore:
         """
         name = collection_name(embedder_name)
         identity = canonical_identity(identity)
+        epoch = self.epoch  # read before the fetch: a handle of a client reset meanwhile is fetched again
         existing = self._get(name)
         if existing is not None and rebuild:
             with self.reading() as client:
@@ -272,14 +273,14 @@ class CoverStore:
                 created = client.create_collection(name, configuration={"hnsw": dict(HNSW_CONFIGURATION)},
                                                    metadata=metadata, embedding_function=None,
                                                    get_or_create=True)
-            return self._wrap(created, embedder_name, identity)
+            return self._wrap(created, embedder_name, identity, epoch)
         check_identity(existing, identity, embedder_name, self.location)
-        return self._wrap(existing, embedder_name, identity)
+        return self._wrap(existing, embedder_name, identity, epoch)
 
-    def _wrap(self, collection: Any, embedder_name: str, identity: dict[str, Any]) -> CoverCollection:
+    def _wrap(self, collection: Any, embedder_name: str, identity: dict[str, Any], epoch: int) -> CoverCollection:
         with self.reading() as client:
             max_batch = client.get_max_batch_size()
-        return CoverCollection(collection, embedder_name, identity, max_batch, store=self)
+        return CoverCollection(collection, embedder_name, identity, max_batch, store=self, epoch=epoch)
 
     def list_collections(self) -> list[CollectionInfo]:
         """The cover collections in the store (others that share a server are left out)."""

@@ -64,7 +64,8 @@ def status_markdown(status: Any) -> str:
     lines = [
         f"**Workspace** `{status.workspace}` · **library** {library} · **{status.catalogued:,}** covers catalogued",
         f"- model: {'ready' if status.has_model else 'none'}{_suffix(status.model_note)}",
-        f"- covers indexed per embedder: {indexed}",
+        f"- covers indexed per embedder: {indexed}"
+        + (f" · store last changed {status.store_changed}" if status.store_changed else ""),
         *(f"- {state.label}: {_availability(state)}" for state in status.embedders.values()),
         f"- clusters: {'yes' if status.has_clusters else 'not yet'} · "
         f"evaluation: {'yes' if status.has_evaluation else 'not yet'}",
