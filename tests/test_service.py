@@ -46,6 +46,24 @@ def test_search_before_indexing_gives_head_and_a_note(copied_workspace: Workspac
     assert any("index" in note for note in result.notes)
 
 
+def test_search_while_another_command_writes_says_so(copied_workspace: Workspace,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-rebuild the store is empty or being dropped: the note says it is being written and to
+    search again, not that nothing was ever indexed."""
+    from coverlens.locks import workspace_writer
+
+    service = service_for(copied_workspace, monkeypatch)
+    query = service.cover_path(service.library_covers()[0][0])
+    with workspace_writer(copied_workspace, "index --rebuild"):
+        during = service.search(query)
+    after = service.search(query)
+    written = [n for n in during.notes if "being written" in n]
+    assert len(written) == 1 and "index --rebuild, pid" in written[0] and "search again" in written[0]
+    assert not any("being written" in n for n in after.notes)
+    underlying = [n for n in after.notes if "coverlens index" in n]  # no store yet: said alone once nobody writes
+    assert len(underlying) == 1 and written[0].endswith(f"({underlying[0]})")
+
+
 def test_index_search_clusters_suspects(copied_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     service = service_for(copied_workspace, monkeypatch)
     summary = service.index().summary()

@@ -296,10 +296,10 @@ class CoverlensService(StoredJobs, TextJobs):
         try:
             collection = self.collection(name)
         except CoverlensError as exc:
-            result.notes.append(str(exc))
+            result.notes.append(self._while_written(str(exc)))
             return result
         if collection.count() == 0:
-            result.notes.append(f"nothing indexed for {name} yet; run `coverlens index`")
+            result.notes.append(self._while_written(f"nothing indexed for {name} yet; run `coverlens index`"))
             return result
         from coverlens.completeness import collection_warnings
 
@@ -315,6 +315,17 @@ class CoverlensService(StoredJobs, TextJobs):
             if not result.agree:
                 result.notes.append(f"the head says {result.head[0].genre}, the neighbours vote {result.vote.genre}")
         return result
+
+    def _while_written(self, problem: str) -> str:
+        """`problem` as the person should read it: while another command writes the workspace (an
+        `index --rebuild` drops and refills the store), the store's state is passing, not the answer."""
+        from coverlens.locks import workspace_busy
+
+        holder = workspace_busy(self.workspace)
+        if holder is None:
+            return problem
+        return (f"the store is being written ({holder.describe()}): no answer from it right now; "
+                f"search again in a moment ({problem})")
 
     def similar(self, source: Source, *, k: int = SEARCH_K, offset: int = 0,
                 embedder: str | None = None) -> list[SimilarCover]:
