@@ -104,7 +104,11 @@ class App:
         self.service = service
         options = {"thumbs": thumbs} if "thumbs" in inspect.signature(launch_app).parameters else {}  # older apps
         self.demo = launch_app(service, port=None, prevent_thread_lock=True, quiet=True, **options)
-        self.client = gradio_client.Client(self.demo.local_url, verbose=False, download_files=False)
+        # ssl_verify=False: the app is plain http on loopback, and otherwise gradio_client builds a
+        # verifying SSL context (loads the CA bundle, ~10 ms of CPU) for each of the 3 requests of a
+        # search, on the cores the server needs: the client's cost, not the app's.
+        self.client = gradio_client.Client(self.demo.local_url, verbose=False, download_files=False,
+                                           ssl_verify=False)
         self.handle_file = gradio_client.handle_file
 
     def search(self, cover: Path) -> tuple[float, Any]:
