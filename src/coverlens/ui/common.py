@@ -52,16 +52,6 @@ def kept(n: int) -> Callable[[], tuple[Any, ...]]:
     return lambda: tuple(gr.skip() for _ in range(n))
 
 
-def progress_callback(progress: gr.Progress) -> Callable[[float, str], None]:
-    """The service reports (fraction, message); gradio's tracker takes (fraction, desc=...).
-    (For work run inside an event; background jobs report to `coverlens.jobs` instead.)"""
-
-    def report(fraction: float, message: str) -> None:
-        progress(max(0.0, min(1.0, float(fraction))), desc=message)
-
-    return report
-
-
 def missing_markdown(what: str, service: Any) -> str:
     """'No X yet' plus the engine's next step, for tabs whose data does not exist yet."""
     try:
