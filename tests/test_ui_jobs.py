@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -90,6 +91,19 @@ def test_a_failed_job_keeps_its_error_and_the_worker_goes_on(runner: JobRunner) 
     job = runner.wait(broken.id, 10)
     assert job.state == FAILED and "ZeroDivisionError" in job.error and any("Traceback" in x for x in job.log)
     assert runner.wait(after.id, 10).state == DONE
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="threads cannot be niced here")
+def test_jobs_run_at_a_lower_cpu_priority_than_the_searches(runner: JobRunner) -> None:
+    """The worker thread is niced (a search's thread is not): when both want a core, the search gets it."""
+    from coverlens.jobs import JOB_NICE
+
+    def nice_of_this_thread(progress: Any) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # a search's thread: the process's nice
+    job = runner.wait(runner.submit("test", "nice", nice_of_this_thread, describe=str).id, timeout=10)
+    assert job.state == DONE and int(job.summary) >= max(JOB_NICE, here)
 
 
 def test_kept_builds_once_when_two_first_uses_race(tmp_path: Path) -> None:
