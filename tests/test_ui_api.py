@@ -198,6 +198,10 @@ def test_evaluation_table_and_plots(ready: Running) -> None:
 
 
 def test_suspects_and_their_evidence(ready: Running) -> None:
+    assert "No suspects yet" in ready.call("clip", api="suspects")[0]  # never found for clip
+    job = finished_job(ready, ready.call("finetuned", api="run_suspects")[0])  # a background job
+    assert job["state"] == "done" and "2 label suspects, 1 near-duplicate pairs" in job["summary"]
+    assert any("reading the stored vectors" in line for line in job["log"])
     message, table, choice, evidence, pairs, pair_gallery, = ready.call("finetuned", api="suspects")
     (a, ga), (b, gb) = ready.service.covers[0], ready.service.covers[-1]
     assert "2 label suspects" in message and "1 near-duplicate" in message
@@ -212,8 +216,10 @@ def test_suggestions_list_covers_evidence_and_the_csv(ready: Running, tmp_path: 
     import pandas as pd
 
     (a, _), (b, gb) = ready.service.covers[0], ready.service.covers[-1]
-    message, table, gallery, csv_file = ready.call("clip", api="suggest")
+    job = finished_job(ready, ready.call("clip", api="suggest")[0])  # a background job
+    assert job["state"] == "done" and "1 suggestions for 1 unlabelled" in job["summary"], job
     assert ready.service.calls[-1][0] == "suggest" and ready.service.calls[-1][1]["embedder"] == "clip"
+    message, table, gallery, csv_file = ready.call(api="suggestions")  # what the tab shows after the job
     assert "**1** suggestions for the **1** unlabelled" in message and "fake suggestions" in message
     assert [row[:5] for row in table["data"]] == [["unlabelled", a, "-", VOTE_GENRE, 0.8],
                                                   ["suspect", b, gb, HEAD_GENRE, 0.75]]
@@ -248,9 +254,11 @@ def test_nothing_exists_yet_every_tab_says_what_to_do(empty: Running, tmp_path: 
     assert "No evaluation yet" in message and NEXT_STEP_EMPTY in message and f1 is None
     job = finished_job(empty, empty.call(api="run_evaluation")[0])
     assert job["state"] == "failed" and "coverlens catalog" in job["error"]
-    assert "coverlens catalog" in empty.call("finetuned", api="suspects")[0]
+    message = empty.call("finetuned", api="suspects")[0]
+    assert "No suspects yet" in message and NEXT_STEP_EMPTY in message
+    assert "coverlens catalog" in finished_job(empty, empty.call("finetuned", api="run_suspects")[0])["error"]
     assert "No suggestions yet" in empty.call(api="suggestions")[0]
-    assert "coverlens catalog" in empty.call("finetuned", api="suggest")[0]
+    assert "coverlens catalog" in finished_job(empty, empty.call("finetuned", api="suggest")[0])["error"]
     assert "coverlens catalog" in finished_job(empty, empty.call(api="index"))["error"]
     status, *_ = empty.call(api="jobs")
     assert "coverlens catalog" in status  # the last failed job's error heads the Jobs panel

@@ -147,6 +147,10 @@ def test_library_and_suspects_tabs(page: tuple[object, FakeService]) -> None:
     wait_text(tab, "#library-problems", "not an image (fake)")
     tab.screenshot(path=str(SCREENSHOTS / "library.png"), full_page=True)
     open_tab(tab, "Suspects")
+    wait_text(tab, "#suspects-message", "No suspects yet")  # nothing found yet: the tab says how
+    tab.locator("#suspects-run").click()  # a background job: the Jobs panel shows it, the tab fills when it ends
+    wait_text(tab, "#suspects-message", "searches keep answering")
+    wait_text(tab, "#jobs-status", "suspects (finetuned)")
     tab.locator("#suspects-message").get_by_text("2 label suspects").wait_for()
     tab.wait_for_function("document.querySelectorAll('#suspects-evidence img').length >= 4")
     tab.screenshot(path=str(SCREENSHOTS / "suspects.png"), full_page=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -90,6 +91,19 @@ def test_a_failed_job_keeps_its_error_and_the_worker_goes_on(runner: JobRunner) 
     job = runner.wait(broken.id, 10)
     assert job.state == FAILED and "ZeroDivisionError" in job.error and any("Traceback" in x for x in job.log)
     assert runner.wait(after.id, 10).state == DONE
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="threads cannot be niced here")
+def test_jobs_run_at_a_lower_cpu_priority_than_the_searches(runner: JobRunner) -> None:
+    """The worker thread is niced (a search's thread is not): when both want a core, the search gets it."""
+    from coverlens.jobs import JOB_NICE
+
+    def nice_of_this_thread(progress: Any) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # a search's thread: the process's nice
+    job = runner.wait(runner.submit("test", "nice", nice_of_this_thread, describe=str).id, timeout=10)
+    assert job.state == DONE and int(job.summary) >= max(JOB_NICE, here)
 
 
 def test_kept_builds_once_when_two_first_uses_race(tmp_path: Path) -> None:
@@ -207,6 +221,86 @@ def test_jobs_queue_behind_each_other(app: tuple[Any, SlowService, Any], tmp_pat
     assert runner.get(second).state == "queued"
     service.release.set()
     assert runner.wait(first, 10).state == DONE and runner.wait(second, 10).state == DONE
+
+
+class SlowViewsService(FakeService):
+    """The fake, with suggestions that report progress until `release` and suspects that take a while."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.release = threading.Event()
+        self.suggest_started = threading.Event()
+
+    def suggest(self, progress: Any = None, **kwargs: Any) -> Any:
+        for step in range(1000):
+            self.suggest_started.set()
+            if self.release.is_set():
+                break
+            if progress:
+                progress(step / 1000, f"suggest: {step}/1000")
+            time.sleep(0.02)
+        return super().suggest(progress, **kwargs)
+
+    def suspects(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(SEARCH_S)
+        return super().suspects(*args, **kwargs)
+
+
+def test_suggestions_and_suspects_run_as_jobs_with_progress_cancel_and_a_reload(tmp_path: Path) -> None:
+    service = SlowViewsService(tmp_path)
+    demo = launch_local(service)
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        runner = demo.coverlens_shell.jobs
+        first = job_id(client.predict("finetuned", api_name="/suggest")[0])
+        assert service.suggest_started.wait(10)
+        answer = search(client, service)  # a search answers while the job runs
+        assert answer[2]["label"] and runner.get(first).state == RUNNING
+        deadline = time.monotonic() + 10
+        while not client.predict(first, api_name="/job")["message"].startswith("suggest: "):
+            assert time.monotonic() < deadline  # the progress per batch reaches the job's record
+            time.sleep(0.05)
+        # a reloaded page (a new client session) lists the running job, with its progress, and cancels it
+        fresh = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        status, table, *_ = fresh.predict(api_name="/jobs")
+        assert first in [row[0] for row in table["data"]] and "suggestions (finetuned)" in status
+        fresh.predict(first, api_name="/cancel_job")
+        assert runner.wait(first, timeout=10).state == CANCELLED
+        assert "No suggestions yet" in fresh.predict(api_name="/suggestions")[0]  # nothing written
+        # run again to the end: the tab shows what the job wrote, on any page
+        service.release.set()
+        second = job_id(fresh.predict("finetuned", api_name="/suggest")[0])
+        assert runner.wait(second, timeout=10).state == DONE
+        assert "**1** suggestions for the **1** unlabelled" in client.predict(api_name="/suggestions")[0]
+        # suspects: queued behind nothing, done in the background, shown on a page opened afterwards
+        third = job_id(client.predict("finetuned", api_name="/run_suspects")[0])
+        assert runner.wait(third, timeout=10).state == DONE and "2 label suspects" in runner.get(third).summary
+        later = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        assert "2 label suspects" in later.predict("finetuned", api_name="/suspects")[0]
+    finally:
+        service.release.set()
+        demo.close()
+
+
+def test_suspects_written_by_an_earlier_run_are_read_back(tmp_path: Path) -> None:
+    """The tab shows the report on disk (an earlier app, or `coverlens suspects`) without running again."""
+    from coverlens.search.jobs import read_suspects
+    from coverlens.search.suspects_report import write_suspects_report
+
+    service = FakeService(tmp_path)
+    made = service.suspects("finetuned")
+    write_suspects_report(service.workspace.reports_dir, "finetuned", made.label_suspects, made.near_duplicates,
+                          {"embedder": "finetuned"})
+    back = read_suspects(service.workspace.reports_dir, "finetuned")
+    assert back.label_suspects == made.label_suspects and back.near_duplicates == made.near_duplicates
+    assert read_suspects(service.workspace.reports_dir, "clip") is None
+    demo = launch_local(service)
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        message, table, *_ = client.predict("finetuned", api_name="/suspects")
+        assert "2 label suspects, 1 near-duplicate pairs" in message and len(table["data"]) == 2
+    finally:
+        demo.close()
 
 
 class WordsService(FakeService):

@@ -29,6 +29,10 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 FINISHED = (DONE, FAILED, CANCELLED)
 LOG_LINES = 200  # the tail of a job's log that is kept (progress messages are logged when they change)
 KEEP_FINISHED = 50  # finished jobs kept for the list; older ones are forgotten
+# The worker thread runs at a lower CPU priority than the searches (Linux schedules threads, and a
+# thread's nice value is its own; the threads a job starts inherit it): when both want a core, a
+# search gets it and the job takes the rest. 0 turns it off (COVERLENS_JOB_NICE).
+JOB_NICE = 10
 
 Progress = Callable[[float, str], None]
 Work = Callable[[Progress], Any]  # runs the job; returns its result (summarised by `describe`)
@@ -141,6 +145,7 @@ class JobRunner:
 
     # -- the worker ----------------------------------------------------------------------------------
     def _run(self) -> None:
+        _lower_priority()
         while True:
             job_id = self._queue.get()
             if job_id is None:
@@ -209,6 +214,20 @@ class JobRunner:
     @staticmethod
     def _copy(job: Job | None) -> Job | None:
         return None if job is None else replace(job, log=list(job.log))
+
+
+def _lower_priority() -> None:
+    """Nice the calling thread (see JOB_NICE); where threads cannot be niced, nothing changes."""
+    import os
+
+    nice = int(os.environ.get("COVERLENS_JOB_NICE", JOB_NICE))
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except OSError:
+        pass
 
 
 def _topic(message: str) -> str:

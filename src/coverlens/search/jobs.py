@@ -44,3 +44,20 @@ def suspects_of_stored(workspace: Workspace, stored: StoredVectors, embedder: st
     extra = {"show_path": show_path} if show_path else {}
     markdown, data = write_suspects_report(workspace.reports_dir, embedder, suspects, pairs, params, **extra)
     return SuspectsReport(suspects, pairs, params, markdown, data)
+
+
+def read_suspects(reports_dir: Path, embedder: str) -> SuspectsReport | None:
+    """The last suspects report written for `embedder` (its JSON), or None when there is none yet."""
+    from coverlens.records import Hit
+    from coverlens.search.suspects import LabelSuspect, NearDuplicatePair
+    from coverlens.workspace import read_json
+
+    path = reports_dir / f"suspects-{embedder}.json"
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    suspects = [LabelSuspect(**{**row, "evidence": [Hit(**hit) for hit in row.get("evidence", [])]})
+                for row in data.get("label_suspects", [])]
+    pairs = [NearDuplicatePair(**{k: v for k, v in row.items() if k != "cross_genre"})
+             for row in data.get("near_duplicates", [])]
+    return SuspectsReport(suspects, pairs, data.get("params", {}), path.with_suffix(".md"), path)

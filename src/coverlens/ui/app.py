@@ -28,6 +28,7 @@ from coverlens.ui import (
     search_tab,
     suggestions_tab,
     suspects_tab,
+    thumb_urls,
 )
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell
@@ -110,4 +111,5 @@ def launch_app(service: Any, host: str = "127.0.0.1", port: int | None = None, *
         "max_threads": MAX_THREADS}
     options.update(kwargs)
     demo.launch(**options)
+    thumb_urls.mount(demo.app, demo.coverlens_shell.thumbs)  # the galleries' thumbnails, by URL
     return demo

@@ -14,6 +14,7 @@ from coverlens.errors import CoverlensError
 from coverlens.jobs import JobRunner
 from coverlens.thumbnails import Thumbnails
 from coverlens.ui.formatting import error_markdown
+from coverlens.ui.thumb_urls import thumb_url
 
 Handler = Callable[..., Any]
 
@@ -49,16 +50,6 @@ def cleared(n: int) -> Callable[[], tuple[Any, ...]]:
 def kept(n: int) -> Callable[[], tuple[Any, ...]]:
     """`blank` for handlers whose other outputs should stay as they were after an error."""
     return lambda: tuple(gr.skip() for _ in range(n))
-
-
-def progress_callback(progress: gr.Progress) -> Callable[[float, str], None]:
-    """The service reports (fraction, message); gradio's tracker takes (fraction, desc=...).
-    (For work run inside an event; background jobs report to `coverlens.jobs` instead.)"""
-
-    def report(fraction: float, message: str) -> None:
-        progress(max(0.0, min(1.0, float(fraction))), desc=message)
-
-    return report
 
 
 def missing_markdown(what: str, service: Any) -> str:
@@ -104,13 +95,14 @@ class Shell:
         return (f"Job **{job.id}** ({label}) {where}: its progress and log show under **Jobs** at the top; "
                 "searches keep answering meanwhile.")
 
-    def image_of(self, hit: Any) -> Any:
+    def image_of(self, hit: Any, root: str | None = None) -> Any:
         """The cover to show in a gallery: its thumbnail, or the full cover when none can be made
-        (a file's path, or an embedded picture decoded: see `service.cover_image`)."""
+        (a file's path, or an embedded picture decoded: see `service.cover_image`). With the page's
+        `root` URL (`ui.thumb_urls.root_url`), the thumbnail by URL: gradio passes it through as is."""
         source = getattr(hit, "source", "file")
         full = lambda: self.service.cover_image(hit.path, source)  # noqa: E731 (read only when the thumbnail is missing)
         thumb = self.thumbs.get(hit.id, full) if self.thumbs is not None else None
         if thumb is not None:
-            return thumb
+            return thumb_url(root, hit.id) if root else thumb
         value = full()
         return str(value) if isinstance(value, (str, Path)) else value

@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 
 # A search is ~60-90 ms of work, most of it in torch and Chroma's Rust core, which release the GIL,
-# and the rest in Python (decode, gradio's postprocessing). A few searches at once keep both cores
+# and the rest in Python (decode, gradio's postprocessing). Gradio's own per-request work (upload,
+# queue, postprocessing, streaming the answer) runs on its one event-loop thread: profiled
+# (py-spy), checking each gallery file's path was its largest part, so the galleries name their
+# thumbnails by URL (ui.thumb_urls) and that work is gone. A few searches at once keep both cores
 # busy while one waits on the GIL; many more only queue inside torch (every search would slow
 # down together) instead of in gradio's queue (where they wait their turn and each runs at full
 # speed). Measured with benchmarks/bench_app.py on 2 cores: see the README.

@@ -20,6 +20,7 @@ from coverlens.ui import formatting as fmt
 from coverlens.ui import search_words
 from coverlens.ui.common import Shell, cleared, guarded
 from coverlens.ui.concurrency import SEARCH_WORKERS
+from coverlens.ui.thumb_urls import root_url
 
 PAGE = SEARCH_K  # covers added by each press of "More covers"
 MAX_K = 100
@@ -67,7 +68,8 @@ def build(shell: Shell) -> None:
     blank = (None,) * (len(outputs) - 1)
 
     @guarded(cleared(len(outputs)))
-    def search(upload_path: str | None, picked: str | None, k_value: float, embedder_name: str) -> tuple[Any, ...]:
+    def search(upload_path: str | None, picked: str | None, k_value: float, embedder_name: str,
+               request: gr.Request) -> tuple[Any, ...]:
         if upload_path:
             source = Path(upload_path)
         elif picked:
@@ -76,11 +78,13 @@ def build(shell: Shell) -> None:
             return ("Upload a cover or pick one from the library.", *blank, None)
         result = service.search(source, k=int(k_value), embedder=embedder_name, text=False)  # words: after
         evidence_hits = result.vote.evidence if result.vote else []
+        root = root_url(request)  # thumbnails by URL: no per-file work in gradio's postprocessing
+        image_of = lambda hit: shell.image_of(hit, root)  # noqa: E731
         return (
             fmt.search_notes(result), query_image(shell, source, result.query_id, bool(picked and not upload_path)),
             fmt.scores_label(result.head), fmt.vote_markdown(result.vote),
             fmt.scores_label(result.vote.scores) if result.vote else None,
-            fmt.hit_gallery_of(evidence_hits, shell.image_of), fmt.hit_gallery_of(result.neighbours, shell.image_of),
+            fmt.hit_gallery_of(evidence_hits, image_of), fmt.hit_gallery_of(result.neighbours, image_of),
             fmt.cluster_markdown(result.cluster),
             ((upload_path, None) if upload_path else (None, picked), [(h.path, h.source) for h in evidence_hits],
              [(h.path, h.source) for h in result.neighbours]),

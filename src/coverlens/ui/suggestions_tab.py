@@ -1,9 +1,10 @@
 """Suggestions tab: genre suggestions for unlabelled covers and for covers the engine doubts.
 
-Shows the last suggestions written (reports/suggestions.json) when the tab opens; "Find
-suggestions" runs `coverlens suggest` through the service. Each suggestion comes with its cover
-(the file, or the picture embedded in an audio file), the evidence (every genre signal's top genre,
-the KNN vote) and the CSV to download. Nothing in the library is changed.
+Shows the last suggestions written (reports/suggestions.json) when the tab opens and whenever a
+job ends; "Find suggestions" runs `coverlens suggest` through the service as a background job (its
+progress per batch of covers and Cancel in the Jobs panel; searches keep answering). Each
+suggestion comes with its cover (the file, or the picture embedded in an audio file), the evidence
+(every genre signal's top genre, the KNN vote) and the CSV to download. Nothing in the library is changed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pandas as pd
 
 from coverlens.errors import CoverlensError
 from coverlens.ui import formatting as fmt
-from coverlens.ui.common import Shell, cleared, guarded, missing_markdown, progress_callback
+from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
+from coverlens.ui.concurrency import JOBS
 from coverlens.ui.search_tab import embedder_radio
 
 SHOWN_COVERS = 24  # covers in the gallery (the table and the CSV have all)
@@ -87,12 +89,18 @@ def build(shell: Shell) -> None:
     def last() -> tuple[Any, ...]:
         return view(service.suggestions(), service.workspace.reports_dir / "suggestions.csv")
 
-    @guarded(cleared(len(outputs) - 1))
-    def run(embedder_name: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        report = service.suggest(progress_callback(progress), embedder=embedder_name)
-        data = {"suggestions": report.rows(), "signals": report.signal_names, "unlabelled": report.unlabelled,
-                "notes": report.notes}
-        return view(data, report.csv)
+    @guarded(kept(len(outputs) - 1))
+    def run(embedder_name: str) -> tuple[Any, ...]:
+        def work(progress: Any) -> Any:  # progress per batch of covers; a cancel stops at the next batch
+            progress(0.0, f"suggest ({embedder_name}): gathering the vote and the genre signals")
+            return service.suggest(progress, embedder=embedder_name)
+
+        def describe(report: Any) -> str:
+            return report.summary() if hasattr(report, "summary") else "Suggestions written."
+
+        message_text = shell.submit("suggest", f"suggestions ({embedder_name})", work, describe)
+        return (message_text, *(gr.skip(),) * (len(outputs) - 1))
 
     tab.select(last, None, outputs, api_name="suggestions")
-    run_button.click(run, embedder, outputs, api_name="suggest")
+    run_button.click(run, embedder, outputs, api_name="suggest", **JOBS)
+    shell.after_jobs(last, None, outputs)  # the suggestions a job just wrote, on every open page
