@@ -87,6 +87,7 @@ class TextMatch:
     snippet: str  # the part that matched, matched runs in [brackets]
     exact: bool  # the whole query matched as a phrase (else: a loose, trigram match)
     file: Path | None = None
+    source: str = "file"  # the picture inside `file` when embedded in an audio file (see sources.read_cover)
 
 
 @dataclass

@@ -36,7 +36,7 @@ def text_wanted(asked: bool | None) -> bool:
 class TextJobs:
     """Mixed into `CoverlensService`."""
 
-    _catalog_rows: tuple[Any, dict[str, tuple[str, str]]] | None = None
+    _catalog_rows: tuple[Any, dict[str, tuple[str, str, str]]] | None = None
 
     # -- the text stage (part of `index`) --------------------------------------------------------
     def _read_text(self, progress: ProgressCallback | None) -> TextStageSummary:
@@ -103,17 +103,18 @@ class TextJobs:
         return evidence
 
     # -- text search -------------------------------------------------------------------------------
-    def _catalog_index(self) -> dict[str, tuple[str, str]]:
-        """id -> (path, genre) of the catalogued covers, reloaded when the catalog file changes."""
+    def _catalog_index(self) -> dict[str, tuple[str, str, str]]:
+        """id -> (path, genre, source) of the catalogued covers, reloaded when the catalog file changes."""
         from coverlens.catalog import distinct_covers, load_catalog
 
         stamp = self.workspace.catalog_file.stat().st_mtime_ns if self.workspace.catalog_file.exists() else None
         if self._catalog_rows is None or self._catalog_rows[0] != stamp:
-            rows: dict[str, tuple[str, str]] = {}
+            rows: dict[str, tuple[str, str, str]] = {}
             if stamp is not None:
                 covers = distinct_covers(load_catalog(self.workspace))
-                rows = {cid: (path, genre if isinstance(genre, str) else "")
-                        for cid, path, genre in zip(covers["id"], covers["path"], covers["genre"], strict=True)}
+                rows = {cid: (path, genre if isinstance(genre, str) else "", source if isinstance(source, str) else "")
+                        for cid, path, genre, source in zip(covers["id"], covers["path"], covers["genre"],
+                                                            covers["source"], strict=True)}
             self._catalog_rows = (stamp, rows)
         return self._catalog_rows[1]
 
@@ -130,9 +131,9 @@ class TextJobs:
             # a pruned catalog may leave a few stored covers behind until the next index: ask for more
             for hit in store.find(query, limit=k + offset + 20, offset=0):
                 if hit.id in rows:
-                    path, genre = rows[hit.id]
+                    path, genre, source = rows[hit.id]
                     found.append(TextMatch(hit.id, hit.score, path, genre, hit.text, hit.snippet, hit.exact,
-                                           self._file(path)))
+                                           self._file(path), source or "file"))
         return found[offset:offset + k]
 
     def _file(self, relpath: str) -> Any:

@@ -9,6 +9,9 @@
   as an uninterrupted run (OCR with one thread is deterministic).
 - A cover that cannot be read (missing, corrupt, too large) is stored as a failure with its reason;
   it is not retried unless `retry_failed=True`.
+- Workers open covers with `coverlens.sources.open_cover`, the reader the embedders use, so a
+  picture embedded in an audio file (ID3 APIC, FLAC picture, MP4 covr) is read like an image file;
+  only the (root, path, source) triple crosses the process boundary, never the pixels.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from coverlens.errors import CoverlensError
+from coverlens.sources import FILE, open_cover
 from coverlens.text.ocr import OcrReader, OcrSettings, reader_identity
 from coverlens.text.store import CoverText, TextStore
 
@@ -34,6 +38,11 @@ class TextStageError(CoverlensError):
 
 
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
+# What the stage is given per cover: (id, path) for an image file, or (id, path, source) where
+# `source` names a picture inside the file (see coverlens.sources.read_cover).
+CoverRef = tuple[str, str] | tuple[str, str, str]
+# What a worker is sent: (id, library root, path relative to it, source).
+_Item = tuple[str, str, str, str]
 DEFAULT_BATCH = 32
 DEFAULT_RECYCLE = 400
 
@@ -53,21 +62,32 @@ class TextStageSummary:
                 f"{self.reused:,} already stored")
 
 
-def covers_to_read(store: TextStore, covers: Sequence[tuple[str, str]], reader: str, *,
-                   retry_failed: bool = False) -> list[tuple[str, str]]:
-    """The distinct covers (first path of each id) whose stored text is missing or from another reader."""
+def covers_to_read(store: TextStore, covers: Sequence[CoverRef], reader: str, *,
+                   retry_failed: bool = False) -> list[tuple[str, str, str]]:
+    """The distinct covers `(id, path, source)` (first copy of each id) whose stored text is missing or
+    from another reader."""
     stored = store.readers()
     failed: set[str] = set()
     if retry_failed:
         failed = {cid for cid, rec in store.get(stored).items() if rec.error}
     todo, seen = [], set()
-    for cover_id, path in covers:
+    for cover_id, path, *source in covers:
         if cover_id in seen:
             continue
         seen.add(cover_id)
         if stored.get(cover_id) != reader or cover_id in failed:
-            todo.append((cover_id, str(path)))
+            where = source[0] if source and isinstance(source[0], str) and source[0] else FILE  # "" or NaN: a file
+            todo.append((cover_id, str(path), where))
     return todo
+
+
+def _located(cover_id: str, path: str, source: str, root: Path | None) -> _Item:
+    """Split into (library root, relative path) as `open_cover` wants; without a root, a path stands
+    for itself (its folder is the root)."""
+    if root is not None:
+        return cover_id, str(root), path, source
+    where = Path(path)
+    return cover_id, str(where.parent), where.name, source
 
 
 # worker side ---------------------------------------------------------------------------------
@@ -81,11 +101,11 @@ def _init_worker(settings: OcrSettings) -> None:
     _READER = OcrReader(settings)
 
 
-def _read_one(item: tuple[str, str]) -> CoverText:
-    cover_id, path = item
+def _read_one(item: _Item) -> CoverText:
+    cover_id, root, relpath, source = item
     assert _READER is not None, "worker not initialised"
     try:
-        return CoverText.read(cover_id, _READER.identity, _READER.read(Path(path)))
+        return CoverText.read(cover_id, _READER.identity, _READER.read(open_cover(Path(root), relpath, source)))
     except CoverlensError as exc:
         return CoverText.failed(cover_id, _READER.identity, getattr(exc, "reason", str(exc)))
     except Exception as exc:  # an OCR failure on one cover must not end the run
@@ -94,7 +114,7 @@ def _read_one(item: tuple[str, str]) -> CoverText:
 
 # parent side ---------------------------------------------------------------------------------
 
-def _results(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
+def _results(todo: list[_Item], settings: OcrSettings, workers: int,
              recycle_after: int) -> Iterator[CoverText]:
     if workers <= 1:  # in-process: no spawn cost for a handful of covers, and easier to debug
         _init_worker(settings)
@@ -127,7 +147,7 @@ def _results(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
 
 def run_text_stage(
     store: TextStore,
-    covers: Sequence[tuple[str, str]],
+    covers: Sequence[CoverRef],
     *,
     root: Path | None = None,
     settings: OcrSettings | None = None,
@@ -137,13 +157,12 @@ def run_text_stage(
     retry_failed: bool = False,
     progress: Progress | None = None,
 ) -> TextStageSummary:
-    """Read the covers `(id, path)` not yet in `store`; paths are relative to `root` when given."""
+    """Read the covers `(id, path[, source])` not yet in `store`; paths are relative to `root` when given
+    (a library's covers: embedded pictures need it), else they are image files standing alone."""
     settings = settings or OcrSettings()
     reader = reader_identity(settings)
-    distinct = {cid for cid, _ in covers}
-    todo = covers_to_read(store, covers, reader, retry_failed=retry_failed)
-    if root is not None:
-        todo = [(cid, str(Path(root) / path)) for cid, path in todo]
+    distinct = {cover[0] for cover in covers}
+    todo = [_located(*cover, root) for cover in covers_to_read(store, covers, reader, retry_failed=retry_failed)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     started = time.perf_counter()
     read = failed = 0
@@ -185,9 +204,9 @@ def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = 
 
     workspace = Workspace(Path(workspace_root))
     covers = distinct_covers(load_catalog(workspace))
-    pairs = list(zip(covers["id"], covers["path"], strict=True))
+    refs = list(zip(covers["id"], covers["path"], covers["source"], strict=True))
     with text_store_for(workspace.root) as store:
         if prune:
             prune_text(store, covers["id"])
-        return run_text_stage(store, pairs, root=library_root(workspace), settings=settings, workers=workers,
+        return run_text_stage(store, refs, root=library_root(workspace), settings=settings, workers=workers,
                               progress=progress)
