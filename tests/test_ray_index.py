@@ -21,7 +21,7 @@ from coverlens.sample_library import make_sample_library
 from coverlens.store import CoverStore
 from coverlens.text.ocr import OcrReader, OcrSettings
 from coverlens.text.ray_reads import ReadText, read_on_ray, records
-from coverlens.text.stage import read_cover, read_workspace_text, text_store_for
+from coverlens.text.stage import read_text_of, read_workspace_text, text_store_for
 from coverlens.workspace import Workspace
 from fakes import FakeEmbedder
 from indexing import catalog_ids, index, make_workspace, stored
@@ -130,11 +130,12 @@ def test_the_ocr_actor_gives_the_local_records(tmp_path: Path) -> None:
     back give exactly what the local stage reads."""
     paths = write_word_covers(tmp_path, {"a": ["JAZZ"], "b": ["SOUL"], "c": ["FOLK"]}, size=160)
     paths["gone"] = tmp_path / "gone.png"
-    batch = {"id": np.array(list(paths), dtype=object),
-             "path": np.array([str(p) for p in paths.values()], dtype=object)}
+    items = [(cid, str(tmp_path), path.name, "") for cid, path in paths.items()]
+    batch = {key: np.array([item[n] for item in items], dtype=object)
+             for n, key in enumerate(("id", "root", "path", "source"))}
     shipped = list(records(ReadText(OCR, recycle_after=2)(batch)))
     reader = OcrReader(OCR)
-    assert shipped == [read_cover(reader, cid, str(path)) for cid, path in paths.items()]
+    assert shipped == [read_text_of(reader, item) for item in items]
     assert [r.text for r in shipped[:3]] == ["JAZZ", "SOUL", "FOLK"] and "not found" in shipped[3].error
 
 

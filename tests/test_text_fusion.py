@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from coverlens.errors import ModelError
-from coverlens.text.fusion import Term, choose_weights, fuse
+from coverlens.text.fusion import Term, accuracy, choose_weights, fuse
 from coverlens.text.training import fit_text_signal, head_validation, load_text_signal, save_text_signal
 from coverlens.workspace import Workspace
 
@@ -55,6 +55,43 @@ def test_ignores_text_that_does_not_help(signals: dict[str, np.ndarray]) -> None
     chosen = choose_weights(terms, signals["labels"])
     assert chosen.weights == {"head": 1.0, "text": 0.0}
     assert chosen.validation["accuracy"] == chosen.validation["head_accuracy"]
+
+
+def many_genres_few_covers(seed: int, covers: int, text_strength: float | None) -> dict[str, np.ndarray]:
+    """A 33-genre set with 4 validation covers per genre (as a sample of book-covers-gray33 gives):
+    a useful head; text read on 70% of covers, telling the genre (strength) or confidently random (None)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 33, covers)
+    head = one_hot_ish(labels, 33, 2.0, rng)
+    said = labels if text_strength is not None else rng.integers(0, 33, covers)
+    text = one_hot_ish(said, 33, text_strength or 3.0, rng)
+    return {"labels": labels, "terms": {"head": Term(head), "text": Term(text, rng.random(covers) < 0.7)}}
+
+
+def test_text_that_wins_on_few_validation_covers_by_chance_is_ignored() -> None:
+    from coverlens.text.fusion import _best, weight_grid
+
+    valid = many_genres_few_covers(7, 132, None)  # seed 7: the noise happens to fix a cover or two here
+    plain, _, _ = _best(valid["terms"], valid["labels"], weight_grid(valid["terms"]))
+    assert plain["text"] > 0  # the best grid point alone would let this noise in
+    chosen = choose_weights(valid["terms"], valid["labels"])
+    assert chosen.weights == {"head": 1.0, "text": 0.0}
+    assert chosen.validation["fell_back_to_head"] == 1.0
+    assert chosen.validation["held_out_accuracy"] <= chosen.validation["head_accuracy"]
+    fresh = many_genres_few_covers(1007, 4000, None)  # what the plain choice would have done to new covers
+    head_only = accuracy(fresh["terms"]["head"].proba, fresh["labels"])
+    assert accuracy(fuse(fresh["terms"], plain), fresh["labels"]) < head_only
+    assert accuracy(fuse(fresh["terms"], chosen.weights), fresh["labels"]) == head_only
+
+
+def test_weak_but_real_text_on_few_validation_covers_is_kept() -> None:
+    valid = many_genres_few_covers(7, 132, 1.5)
+    chosen = choose_weights(valid["terms"], valid["labels"])
+    assert chosen.weights["text"] > 0 and "fell_back_to_head" not in chosen.validation
+    assert chosen.validation["held_out_accuracy"] > chosen.validation["head_accuracy"]
+    fresh = many_genres_few_covers(1007, 4000, 1.5)
+    assert (accuracy(fuse(fresh["terms"], chosen.weights), fresh["labels"])
+            > accuracy(fresh["terms"]["head"].proba, fresh["labels"]) + 0.05)
 
 
 def test_a_knn_term_joins_when_given(signals: dict[str, np.ndarray]) -> None:

@@ -90,6 +90,7 @@ class TextMatch:
     matched_in: str = "words"  # "words" (printed on the cover), "metadata" (album/artist, title/author), or both
     metadata: str = ""  # the cover's metadata text (the library's tags), "" when it has none
     metadata_snippet: str = ""  # the part of it that matched, in [brackets]; "" when it did not match
+    source: str = "file"  # the picture inside `file` when embedded in an audio file (see sources.read_cover)
 
     def shown(self) -> str:
         """What matched, for people: the printed words' snippet, and "metadata: ..." where the tags matched."""

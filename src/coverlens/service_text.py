@@ -36,7 +36,7 @@ def text_wanted(asked: bool | None) -> bool:
 class TextJobs:
     """Mixed into `CoverlensService`."""
 
-    _catalog_rows: tuple[Any, dict[str, tuple[str, str]]] | None = None
+    _catalog_rows: tuple[Any, dict[str, tuple[str, str, str]]] | None = None
 
     # -- the text stage (part of `index`) --------------------------------------------------------
     def _read_text(self, progress: ProgressCallback | None, ray: str | None = None) -> TextStageSummary:
@@ -111,17 +111,18 @@ class TextJobs:
         return evidence
 
     # -- text search -------------------------------------------------------------------------------
-    def _catalog_index(self) -> dict[str, tuple[str, str]]:
-        """id -> (path, genre) of the catalogued covers, reloaded when the catalog file changes."""
+    def _catalog_index(self) -> dict[str, tuple[str, str, str]]:
+        """id -> (path, genre, source) of the catalogued covers, reloaded when the catalog file changes."""
         from coverlens.catalog import distinct_covers, load_catalog
 
         stamp = self.workspace.catalog_file.stat().st_mtime_ns if self.workspace.catalog_file.exists() else None
         if self._catalog_rows is None or self._catalog_rows[0] != stamp:
-            rows: dict[str, tuple[str, str]] = {}
+            rows: dict[str, tuple[str, str, str]] = {}
             if stamp is not None:
                 covers = distinct_covers(load_catalog(self.workspace))
-                rows = {cid: (path, genre if isinstance(genre, str) else "")
-                        for cid, path, genre in zip(covers["id"], covers["path"], covers["genre"], strict=True)}
+                rows = {cid: (path, genre if isinstance(genre, str) else "", source if isinstance(source, str) else "")
+                        for cid, path, genre, source in zip(covers["id"], covers["path"], covers["genre"],
+                                                            covers["source"], strict=True)}
             self._catalog_rows = (stamp, rows)
         return self._catalog_rows[1]
 
@@ -147,11 +148,11 @@ class TextJobs:
                     kinds.remove("metadata")  # stale: the library's tags changed since `index`
                     if not kinds:
                         continue
-                path, genre = rows[hit.id]
+                path, genre, source = rows[hit.id]
                 metadata = current.get(hit.id, "")
                 found.append(TextMatch(hit.id, hit.score, path, genre, hit.text, hit.snippet, hit.exact,
                                        self._file(path), "+".join(kinds), metadata,
-                                       hit.metadata_snippet if "metadata" in kinds else ""))
+                                       hit.metadata_snippet if "metadata" in kinds else "", source or "file"))
         return found[offset:offset + k]
 
     def _file(self, relpath: str) -> Any:

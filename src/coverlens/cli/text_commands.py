@@ -42,10 +42,10 @@ def cmd_find(args: argparse.Namespace) -> int:
         service.close()
     if args.json:
         print(json.dumps([{"rank": args.offset + n, "score": round(m.score, 4), "id": m.id, "path": m.path,
-                           "file": str(m.file) if m.file else None, "genre": m.genre, "matched": m.snippet,
-                           "exact": m.exact, "text": m.text, "matched_in": m.matched_in, "metadata": m.metadata,
-                           "metadata_matched": m.metadata_snippet} for n, m in enumerate(found, start=1)],
-                         indent=2))
+                           "file": str(m.file) if m.file else None, "source": m.source, "genre": m.genre,
+                           "matched": m.snippet, "exact": m.exact, "text": m.text, "matched_in": m.matched_in,
+                           "metadata": m.metadata, "metadata_matched": m.metadata_snippet}
+                          for n, m in enumerate(found, start=1)], indent=2))
         return 0
     if not found:
         print(f"no cover carries {args.query!r}")

@@ -4,13 +4,14 @@
 the incremental plan, the batching of writes and the store stay the single-process stage's; only
 the OCR runs on the cluster:
 
-    covers (id, path) -> ReadText (actors: one OcrReader each, one thread, one CPU) -> records
+    covers (id, root, path, source) -> ReadText (actors: one OcrReader each, one thread, one CPU) -> records
 
 The records come back to the driver as each batch is read, and `run_text_stage` writes them into the
 workspace's text store (SQLite, local to the driver) batch by batch, so a stopped run resumes with
 the covers still missing, exactly as in one process. OCR with one thread is deterministic, so the
 store equals the single-process one. The OCR runs on CPUs (RapidOCR's onnxruntime build); GPU workers
-are left to the embed stage. Workers read the covers at the driver's paths (as the embed stage does).
+are left to the embed stage. Workers read the covers at the driver's paths (as the embed stage does),
+pictures embedded in audio files included (`coverlens.sources.open_cover`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from coverlens.text.ocr import OcrReader, OcrSettings, TextLine
-from coverlens.text.stage import Reads, read_cover
+from coverlens.text.stage import Item, Reads, read_text_of
 from coverlens.text.store import CoverText
 
 BATCH = 8  # covers per actor call: OCR is ~0.1-0.5 s a cover, so records reach the store steadily
@@ -40,10 +41,10 @@ class ReadText:
         import numpy as np
 
         records = []
-        for cover_id, path in zip(batch["id"], batch["path"], strict=True):
+        for item in zip(batch["id"], batch["root"], batch["path"], batch["source"], strict=True):
             if self.read >= self.recycle_after:
                 self.reader, self.read = OcrReader(self.settings), 0
-            records.append(read_cover(self.reader, str(cover_id), str(path)))
+            records.append(read_text_of(self.reader, tuple(str(part) for part in item)))  # type: ignore[arg-type]
             self.read += 1
         return {"id": np.array([r.id for r in records], dtype=object),
                 "reader": np.array([r.reader for r in records], dtype=object),
@@ -80,7 +81,7 @@ def text_actors(resources: dict[str, float], settings: OcrSettings, covers: int)
 def read_on_ray(address: str) -> Reads:
     """A `Reads` that runs the OCR on the Ray cluster at `address` (`auto`: joined, else a local one)."""
 
-    def reads(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
+    def reads(todo: list[Item], settings: OcrSettings, workers: int,
               recycle_after: int) -> Iterator[CoverText]:
         import ray.data
 
@@ -90,7 +91,7 @@ def read_on_ray(address: str) -> Reads:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the stage shows its own, per cover
         context.print_on_execution_start = False
-        dataset = ray.data.from_items([{"id": c, "path": p} for c, p in todo],
+        dataset = ray.data.from_items([{"id": c, "root": r, "path": p, "source": s} for c, r, p, s in todo],
                                       override_num_blocks=max(1, -(-len(todo) // BATCH)))
         dataset = dataset.map_batches(ReadText, fn_constructor_kwargs={"settings": settings,
                                                                        "recycle_after": recycle_after},

@@ -11,6 +11,9 @@
   as an uninterrupted run (OCR with one thread is deterministic).
 - A cover that cannot be read (missing, corrupt, too large) is stored as a failure with its reason;
   it is not retried unless `retry_failed=True`.
+- Workers open covers with `coverlens.sources.open_cover`, the reader the embedders use, so a
+  picture embedded in an audio file (ID3 APIC, FLAC picture, MP4 covr) is read like an image file;
+  only the (root, path, source) triple crosses the process boundary, never the pixels.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from coverlens.errors import CoverlensError
+from coverlens.sources import FILE, open_cover
 from coverlens.text.ocr import OcrReader, OcrSettings, reader_identity
 from coverlens.text.store import CoverText, TextStore
 
@@ -36,10 +40,15 @@ class TextStageError(CoverlensError):
 
 
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
-# How the covers to read, `(id, absolute path)`, become records (in any order), given the settings, the
-# worker count and `recycle_after`: in local worker processes (`read_locally`, the default), or on a Ray
-# cluster (`coverlens.text.ray_reads.read_on_ray`). Either way `run_text_stage` alone writes the store.
-Reads = Callable[[list[tuple[str, str]], OcrSettings, int, int], Iterator[CoverText]]
+# What the stage is given per cover: (id, path) for an image file, or (id, path, source) where
+# `source` names a picture inside the file (see coverlens.sources.read_cover).
+CoverRef = tuple[str, str] | tuple[str, str, str]
+# What a reader is sent per cover: (id, library root, path relative to it, source); never the pixels.
+Item = tuple[str, str, str, str]
+# How the items to read become records (in any order), given the settings, the worker count and
+# `recycle_after`: in local worker processes (`read_locally`, the default), or on a Ray cluster
+# (`coverlens.text.ray_reads.read_on_ray`). Either way `run_text_stage` alone writes the store.
+Reads = Callable[[list[Item], OcrSettings, int, int], Iterator[CoverText]]
 DEFAULT_BATCH = 32
 DEFAULT_RECYCLE = 400
 
@@ -66,21 +75,32 @@ class TextStageSummary:
         return text
 
 
-def covers_to_read(store: TextStore, covers: Sequence[tuple[str, str]], reader: str, *,
-                   retry_failed: bool = False) -> list[tuple[str, str]]:
-    """The distinct covers (first path of each id) whose stored text is missing or from another reader."""
+def covers_to_read(store: TextStore, covers: Sequence[CoverRef], reader: str, *,
+                   retry_failed: bool = False) -> list[tuple[str, str, str]]:
+    """The distinct covers `(id, path, source)` (first copy of each id) whose stored text is missing or
+    from another reader."""
     stored = store.readers()
     failed: set[str] = set()
     if retry_failed:
         failed = {cid for cid, rec in store.get(stored).items() if rec.error}
     todo, seen = [], set()
-    for cover_id, path in covers:
+    for cover_id, path, *source in covers:
         if cover_id in seen:
             continue
         seen.add(cover_id)
         if stored.get(cover_id) != reader or cover_id in failed:
-            todo.append((cover_id, str(path)))
+            where = source[0] if source and isinstance(source[0], str) and source[0] else FILE  # "" or NaN: a file
+            todo.append((cover_id, str(path), where))
     return todo
+
+
+def _located(cover_id: str, path: str, source: str, root: Path | None) -> Item:
+    """Split into (library root, relative path) as `open_cover` wants; without a root, a path stands
+    for itself (its folder is the root)."""
+    if root is not None:
+        return cover_id, str(root), path, source
+    where = Path(path)
+    return cover_id, str(where.parent), where.name, source
 
 
 # worker side ---------------------------------------------------------------------------------
@@ -94,24 +114,25 @@ def _init_worker(settings: OcrSettings) -> None:
     _READER = OcrReader(settings)
 
 
-def read_cover(reader: OcrReader, cover_id: str, path: str) -> CoverText:
+def read_text_of(reader: OcrReader, item: Item) -> CoverText:
     """One cover's record: its lines, or the reason it could not be read (whoever holds the reader)."""
+    cover_id, root, relpath, source = item
     try:
-        return CoverText.read(cover_id, reader.identity, reader.read(Path(path)))
+        return CoverText.read(cover_id, reader.identity, reader.read(open_cover(Path(root), relpath, source)))
     except CoverlensError as exc:
         return CoverText.failed(cover_id, reader.identity, getattr(exc, "reason", str(exc)))
     except Exception as exc:  # an OCR failure on one cover must not end the run
         return CoverText.failed(cover_id, reader.identity, f"OCR failed ({type(exc).__name__}: {exc})")
 
 
-def _read_one(item: tuple[str, str]) -> CoverText:
+def _read_one(item: Item) -> CoverText:
     assert _READER is not None, "worker not initialised"
-    return read_cover(_READER, *item)
+    return read_text_of(_READER, item)
 
 
 # parent side ---------------------------------------------------------------------------------
 
-def read_locally(todo: list[tuple[str, str]], settings: OcrSettings, workers: int,
+def read_locally(todo: list[Item], settings: OcrSettings, workers: int,
                  recycle_after: int) -> Iterator[CoverText]:
     if workers <= 1:  # in-process: no spawn cost for a handful of covers, and easier to debug
         _init_worker(settings)
@@ -144,7 +165,7 @@ def read_locally(todo: list[tuple[str, str]], settings: OcrSettings, workers: in
 
 def run_text_stage(
     store: TextStore,
-    covers: Sequence[tuple[str, str]],
+    covers: Sequence[CoverRef],
     *,
     root: Path | None = None,
     settings: OcrSettings | None = None,
@@ -155,14 +176,13 @@ def run_text_stage(
     progress: Progress | None = None,
     reads: Reads | None = None,
 ) -> TextStageSummary:
-    """Read the covers `(id, path)` not yet in `store`; paths are relative to `root` when given.
+    """Read the covers `(id, path[, source])` not yet in `store`; paths are relative to `root` when given
+    (a library's covers: embedded pictures need it), else they are image files standing alone.
     `reads`: where the OCR runs (default: `workers` local processes)."""
     settings = settings or OcrSettings()
     reader = reader_identity(settings)
-    distinct = {cid for cid, _ in covers}
-    todo = covers_to_read(store, covers, reader, retry_failed=retry_failed)
-    if root is not None:
-        todo = [(cid, str(Path(root) / path)) for cid, path in todo]
+    distinct = {cover[0] for cover in covers}
+    todo = [_located(*cover, root) for cover in covers_to_read(store, covers, reader, retry_failed=retry_failed)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     started = time.perf_counter()
     read = failed = 0
@@ -211,12 +231,12 @@ def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = 
     workspace = Workspace(Path(workspace_root))
     frame = load_catalog(workspace)
     covers = distinct_covers(frame)
-    pairs = list(zip(covers["id"], covers["path"], strict=True))
+    refs = list(zip(covers["id"], covers["path"], covers["source"], strict=True))
     metadata = metadata_by_cover(frame[["id", "status", "title", "creator"]].to_dict("records"))
     with text_store_for(workspace.root) as store:
         written, removed = sync_metadata(store, metadata)  # cheap (no OCR): before the long part
         if prune:
             prune_text(store, covers["id"])
-        summary = run_text_stage(store, pairs, root=library_root(workspace), settings=settings, workers=workers,
+        summary = run_text_stage(store, refs, root=library_root(workspace), settings=settings, workers=workers,
                                  progress=progress, reads=reads)
     return replace(summary, metadata=len(metadata), metadata_changed=written, metadata_removed=removed)

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from coverlens.defaults import SEARCH_K
+from coverlens.ui import formatting as fmt
 from coverlens.ui.common import cleared, guarded
 
 
@@ -31,7 +32,8 @@ def find_panel(service: Any) -> None:
         matches = service.find(text, k=SEARCH_K * 2)
         if not matches:
             return f"No cover carries _{text}_ (only covers whose text `coverlens index` has read).", None
-        items = [(str(m.file), f"{m.genre or '-'} · {m.shown()}") for m in matches if m.file is not None]
+        items = [(fmt.shown(service.cover_image, m.path, m.source), f"{m.genre or '-'} · {m.shown()}")
+                 for m in matches if m.file is not None]  # an embedded picture is shown decoded
         return f"{len(matches)} covers, best match first.", items
 
     button.click(find, query, [message, found], api_name="find")
