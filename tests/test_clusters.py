@@ -104,7 +104,7 @@ def test_defaults_adapt_to_the_library_size() -> None:
     split = replace(ClusterParams(), split_giant=True)
     assert split.resolve(1_000).max_cluster_size == 200 and split.resolve(50_000).max_cluster_size == 10_000
     assert ClusterParams(reducer="pca").resolve(100).n_components == 16
-    assert small.selection_epsilon == 0.2 and ClusterParams(reducer="pca").resolve(100).selection_epsilon == 0.0
+    assert small.selection_epsilon is None and ClusterParams(reducer="pca").resolve(100).selection_epsilon == 0.0
     assert ClusterParams().resolve(8).n_neighbors == 7
     assert ClusterParams().resolve(20).min_cluster_size == 10 and ClusterParams().resolve(5).min_cluster_size == 5
     assert ClusterParams(min_cluster_size=20, n_neighbors=19).resolve(20).min_cluster_size == 20  # as given
@@ -355,3 +355,15 @@ def test_clusters_help_imports_no_umap() -> None:
             " & set(sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]" and "--space" in done.stdout
+
+
+def test_selection_epsilon_follows_the_density_of_the_reduced_points() -> None:
+    from coverlens.clustering.params import adaptive_epsilon
+
+    rng = np.random.default_rng(0)
+    few, many = rng.random((500, 5)), rng.random((8_000, 5))
+    assert adaptive_epsilon(many, 2) < 0.6 * adaptive_epsilon(few, 2)  # same layout, denser: smaller
+    assert adaptive_epsilon(10 * few, 2) == pytest.approx(10 * adaptive_epsilon(few, 2), rel=1e-3)
+    resolved = ClusterParams().resolve(500)
+    assert resolved.with_epsilon_for(few).selection_epsilon == adaptive_epsilon(few, resolved.min_samples)
+    assert ClusterParams(selection_epsilon=0.3).resolve(500).with_epsilon_for(few).selection_epsilon == 0.3

@@ -123,6 +123,7 @@ def cluster_vectors(
     lap("features")
     reducer = build_reducer(params)
     points = fit_transform(reducer, features.x)
+    params = params.with_epsilon_for(points)
     lap("reduce")
     clusterer = build_clusterer(params)
     clusterer.fit(points)

@@ -47,7 +47,8 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cluster-share", type=share, default=D.max_cluster_share,
                    help=f"split any cluster over this share of the covers (default {D.max_cluster_share}; 0: never)")
     p.add_argument("--selection-epsilon", type=non_negative_float, default=None,
-                   help="HDBSCAN keeps clusters closer than this whole (default 0.2 after umap, 0 after pca)")
+                   help="HDBSCAN keeps clusters closer than this whole (default after umap: 1.4 times the median "
+                   "distance to the min-samples-th neighbour; 0 after pca)")
     p.add_argument("--reduce-outliers", action="store_true",
                    help="assign noise covers close to a cluster (marked 'outlier-reduction' in the labels file)")
     p.add_argument("--outlier-reach", type=positive_float, default=D.outlier_reach,

@@ -19,6 +19,7 @@ from coverlens.defaults import (
     CLUSTER_REDUCER,
     CLUSTER_SEED,
     CLUSTER_SPACE,
+    EPSILON_PER_CORE,
     MAX_CLUSTER_SHARE,
     MAX_CLUSTERS,
     OUTLIER_REACH,
@@ -26,7 +27,6 @@ from coverlens.defaults import (
     TEXT_WEIGHT,
     UMAP_COMPONENTS,
     UMAP_NEIGHBORS,
-    UMAP_SELECTION_EPSILON,
 )
 from coverlens.errors import ArgumentError
 
@@ -45,16 +45,32 @@ MIN_SAMPLES = CLUSTER_MIN_SAMPLES
 # HDBSCAN runs again with clusters capped at MAX_CLUSTER_SHARE: it then splits the blob into the
 # styles inside it (40 clusters there with min_samples 2; README "Clusters").
 GIANT_SHARE = 0.5
-# UMAP_SELECTION_EPSILON: HDBSCAN's cluster_selection_epsilon in UMAP's output space: clusters
-# closer than this are kept whole instead of split into fragments and noise. Measured:
+# HDBSCAN's cluster_selection_epsilon in UMAP's output space: clusters closer than this are kept
+# whole instead of split into fragments and noise. Measured at 4k covers with a fixed 0.2:
 # book-covers-color5's image vectors 45 clusters / 49% noise / NMI 0.122 without it, 23 / 34% /
-# 0.137 with 0.2; album-covers-5 40 / 44% / 0.046 -> 28 / 37% / 0.040. Sensitive: 0.3-0.4 collapsed
-# both to 2 clusters.
+# 0.137 with it; sensitive: 0.3-0.4 collapsed both sets to 2 clusters. A fixed value does not scale:
+# UMAP's layout keeps its size while the points grow denser with n, so at 23.5k covers
+# (book-covers-gray33) 0.2 merged everything into 3 clusters. The default is therefore relative to
+# the density: EPSILON_PER_CORE times the median core distance (distance to the min_samples-th
+# neighbour) of the reduced points: 0.143 at 4.4k covers (x 1.4 = 0.2, the value measured above),
+# 0.110 at 23.5k (x 1.4 = 0.153: 15 clusters, noise 41%, instead of 3). See `adaptive_epsilon`.
 
 
 def default_min_cluster_size(n: int) -> int:
     """At least 10 (BERTopic's), about 0.5% of the library above 2,000 covers."""
     return max(10, n // 200)
+
+
+def adaptive_epsilon(points: Any, min_samples: int) -> float:
+    """EPSILON_PER_CORE times the median distance of a point to its min_samples-th neighbour."""
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(min_samples + 1, len(points))  # the point itself is its first neighbour
+    if k < 2:
+        return 0.0
+    distances, _ = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(points)
+    return round(float(EPSILON_PER_CORE * np.median(distances[:, -1])), 4)
 
 
 @dataclass(frozen=True)
@@ -70,7 +86,7 @@ class ClusterParams:
     min_samples: int | None = None  # None: min(min_cluster_size, MIN_SAMPLES); more makes more noise
     max_cluster_share: float | None = MAX_CLUSTER_SHARE  # a giant cluster is split into ones under this share
     split_giant: bool = False  # set when HDBSCAN runs again to split a giant cluster
-    selection_epsilon: float | None = None  # None: 0.2 after UMAP, 0 otherwise (scales differ)
+    selection_epsilon: float | None = None  # None: relative to the density after UMAP (adaptive_epsilon), 0 after PCA
     max_clusters: int | None = MAX_CLUSTERS  # merge the smallest clusters into their nearest above this
     reduce_outliers: bool = False  # assign noise covers close enough to a cluster (marked as such)
     outlier_reach: float = OUTLIER_REACH  # "close enough": within this times the cluster's radius (90th pct)
@@ -120,11 +136,17 @@ class ClusterParams:
         samples = self.min_samples if self.min_samples is not None else min(mcs, MIN_SAMPLES)
         components = self.n_components or (UMAP_COMPONENTS if self.reducer == "umap" else PCA_COMPONENTS)
         neighbours = self.n_neighbors if self.n_neighbors is not None else max(2, min(UMAP_NEIGHBORS, n - 1))
-        epsilon = self.selection_epsilon
-        if epsilon is None:
-            epsilon = UMAP_SELECTION_EPSILON if self.reducer == "umap" else 0.0
+        epsilon = self.selection_epsilon  # after UMAP, None stays: fit.py sets it from the reduced points
+        if epsilon is None and self.reducer != "umap":
+            epsilon = 0.0
         return replace(self, min_cluster_size=mcs, min_samples=samples, n_components=components,
                        n_neighbors=neighbours, n_covers=n, selection_epsilon=epsilon)
+
+    def with_epsilon_for(self, points: Any) -> ClusterParams:
+        """The adaptive selection epsilon made concrete for the reduced points (a given value is kept)."""
+        if self.selection_epsilon is not None:
+            return self
+        return replace(self, selection_epsilon=adaptive_epsilon(points, self.min_samples or MIN_SAMPLES))
 
     @property
     def max_cluster_size(self) -> int:
