@@ -20,6 +20,7 @@ from coverlens.defaults import (
     CLUSTER_SEED,
     CLUSTER_SPACE,
     EPSILON_PER_CORE,
+    GENRE_WEIGHT,
     MAX_CLUSTER_SHARE,
     MAX_CLUSTERS,
     OUTLIER_REACH,
@@ -30,10 +31,11 @@ from coverlens.defaults import (
 )
 from coverlens.errors import ArgumentError
 
-SPACES = ("auto", "image", "text", "image+text")
-# auto: image+text when at least half the covers have OCR text, else image. Measured (README
-# "Clusters"): image+text gave the highest NMI on album-covers-5 (0.069 vs 0.045 image, 0.062 text)
-# and on the kept real album set in the issue's probe (0.438 vs 0.142 / 0.398).
+SPACES = ("auto", "image", "text", "image+text", "image+genre", "image+text+genre")
+# auto: image+text+genre when at least half the covers have OCR text, else image+genre; either
+# without its genre part where too few covers have a genre (genre_part.py). Measured side by side
+# (benchmarks/bench_cluster_spaces.py, README "Clusters"): adding the out-of-fold genre part lifted
+# NMI on album-covers-5 and on book-covers-color5 over image, text and image+text alone.
 DEFAULT_SPACE = CLUSTER_SPACE
 AUTO_TEXT_SHARE = 0.5
 DEFAULT_REDUCER = CLUSTER_REDUCER
@@ -91,6 +93,7 @@ class ClusterParams:
     reduce_outliers: bool = False  # assign noise covers close enough to a cluster (marked as such)
     outlier_reach: float = OUTLIER_REACH  # "close enough": within this times the cluster's radius (90th pct)
     text_weight: float = TEXT_WEIGHT  # image+text: weight of the text part against the image part
+    genre_weight: float = GENRE_WEIGHT  # +genre spaces: weight of the genre probabilities (0: none)
     seed: int | None = CLUSTER_SEED  # None: faster (UMAP runs in parallel) but not reproducible
     n_covers: int | None = None  # set by resolve(): the covers these settings were made concrete for
 
@@ -124,6 +127,8 @@ class ClusterParams:
             refuse("outlier_reach must be above 0", self.outlier_reach)
         if self.text_weight < 0:
             refuse("text_weight must be at least 0", self.text_weight)
+        if self.genre_weight < 0:
+            refuse("genre_weight must be at least 0", self.genre_weight)
         if self.seed is not None and self.seed < 0:
             refuse("seed must be at least 0 (None: not reproducible)", self.seed)
 
@@ -156,10 +161,10 @@ class ClusterParams:
         return max(int(self.max_cluster_share * self.n_covers), 2 * (self.min_cluster_size or 0))
 
     def with_space_for(self, text_share: float) -> ClusterParams:
-        """`auto` made concrete: image+text when enough covers have text, else image."""
+        """`auto` made concrete: image+text+genre when enough covers have text, else image+genre."""
         if self.space != "auto":
             return self
-        return replace(self, space="image+text" if text_share >= AUTO_TEXT_SHARE else "image")
+        return replace(self, space="image+text+genre" if text_share >= AUTO_TEXT_SHARE else "image+genre")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
