@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +63,7 @@ def main() -> int:
     parser.add_argument("--spaces", default=SPACES, help=f"comma-separated (default {SPACES})")
     parser.add_argument("--sample", type=int, default=0, help="cluster a seeded random sample of this many")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--genre-weight", type=float, default=None, help="+genre spaces (default: the library's)")
     args = parser.parse_args()
     args.vectors = args.labels = None
     args.n = 0
@@ -78,9 +78,9 @@ def main() -> int:
     line("first-call compile (umap import + numba JIT)", f"{time.perf_counter() - started:.1f} s")
     test = None if split is None else split == "test"
     for space in args.spaces.split(","):
+        params = ClusterParams(seed=args.seed).with_settings(space=space, genre_weight=args.genre_weight)
         try:
-            result = cluster_vectors(data.vectors, data.genres, data.ids, data.ids, texts=data.texts,
-                                     params=replace(ClusterParams(seed=args.seed), space=space))
+            result = cluster_vectors(data.vectors, data.genres, data.ids, data.ids, texts=data.texts, params=params)
         except Exception as exc:  # noqa: BLE001 - a benchmark says what it could not run and goes on
             line(space, f"not run: {exc}")
             continue
