@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from coverlens.clustering.genre_part import MIN_LABELLED
 from coverlens.embedders import l2_normalise
 from coverlens.errors import CoverlensError
 
@@ -127,5 +128,13 @@ def build_features(vectors: np.ndarray, texts: Sequence[str], params: ClusterPar
         return Features(joined, np.ones(n, dtype=bool), None)
     if space == "image+text+genre":
         return _with_genre([image, params.text_weight * text], image, sparse, has, genres, params, space)
+    if space == "genre":  # the fused probabilities alone (the image+text parts only feed the classifiers)
+        from coverlens.clustering.genre_part import genre_probabilities
+
+        probabilities = genre_probabilities(image, sparse, has, genres or [""] * n, params.seed)
+        if probabilities is None:
+            raise CoverlensError(f"the genre space needs covers with a genre (at least {MIN_LABELLED}); "
+                                 "cluster with --space image+text")
+        return Features(probabilities, np.ones(n, dtype=bool), None)
     raise CoverlensError(f"unknown feature space {space!r}; choose one of image, text, image+text, image+genre, "
                          "image+text+genre")

@@ -31,7 +31,7 @@ from coverlens.defaults import (
 )
 from coverlens.errors import ArgumentError
 
-SPACES = ("auto", "image", "text", "image+text", "image+genre", "image+text+genre")
+SPACES = ("auto", "image", "text", "image+text", "image+genre", "image+text+genre", "genre")
 # auto: image+text+genre when at least half the covers have OCR text, else image+genre; either
 # without its genre part where too few covers have a genre (genre_part.py). Measured side by side
 # (benchmarks/bench_cluster_spaces.py, README "Clusters"): adding the out-of-fold genre part lifted
