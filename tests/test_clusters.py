@@ -122,7 +122,7 @@ def test_defaults_adapt_to_the_library_size() -> None:
     ({"outlier_reach": 0.0}, "outlier_reach must be above 0, got 0.0"),
     ({"seed": -1}, "seed must be at least 0 (None: not reproducible), got -1"),
     ({"space": "colour"},
-     "space must be one of auto, image, text, image+text, image+genre, image+text+genre, got 'colour'"),
+     "space must be one of auto, image, text, image+text, image+genre, image+text+genre, genre, got 'colour'"),
 ])
 def test_values_out_of_range_are_refused_never_replaced(settings: dict, message: str) -> None:
     with pytest.raises(ArgumentError) as refused:

@@ -63,3 +63,16 @@ def test_a_negative_genre_weight_is_refused() -> None:
 
     with pytest.raises(ArgumentError, match="genre_weight must be at least 0"):
         ClusterParams(genre_weight=-1).check(100)
+
+
+def test_the_genre_space_is_the_probabilities_alone_and_needs_genres() -> None:
+    from coverlens.errors import CoverlensError
+
+    vectors, _, genres = blobs(per=40)
+    ids = [f"c{i}" for i in range(len(genres))]
+    texts = cover_texts(ids, genres)
+    features = build_features(vectors, [texts[i] for i in ids], ClusterParams(space="genre"), genres)
+    assert features.x.shape == (160, 4) and np.allclose(features.x.sum(axis=1), 1, atol=1e-4)
+    assert accuracy(features.x, genres) > 0.9
+    with pytest.raises(CoverlensError, match="needs covers with a genre"):
+        build_features(vectors, [texts[i] for i in ids], ClusterParams(space="genre"), [""] * len(ids))
