@@ -54,7 +54,9 @@ def test_clusters_tab_shows_words_and_genre_mix_of_the_real_service(
     report = service.clusters("toy")
     with app_page(browser, service) as tab:
         open_tab(tab, "Clusters")
-        tab.locator("#clusters-table").wait_for()
+        # the tab opens on the default embedding (nothing clustered there): wait for that view, so it
+        # cannot land after the toy one and replace it
+        wait_text(tab, "#clusters-message", "No clusters yet")
         tab.locator("input[type=radio][value=toy]:visible").check()  # the embedding indexed and clustered
         for cluster in report.clusters:  # each cluster's own words, as c-TF-IDF found them in the store
             wait_text(tab, "#clusters-table", cluster.words[0])
