@@ -78,7 +78,7 @@ def test_blobs_become_pure_clusters_labelled_by_their_planted_word(clustered) ->
         assert all(p.startswith(summary.dominant_genre + "/") for p in summary.exemplar_paths)
         assert summary.words[0] == PLANTED[summary.dominant_genre]
         assert summary.title().startswith(PLANTED[summary.dominant_genre])
-    assert report.n_covers == 200 and report.embedder == "fake" and report.space == "image+text"  # auto: text
+    assert report.n_covers == 200 and report.embedder == "fake" and report.space == "image+text+genre"  # auto
     assert report.params["reducer"] == "pca" and report.params["min_cluster_size"] == 10
     assert report.compile_seconds == 0.0 and set(report.timings) == {"features", "reduce", "cluster", "refine",
                                                                       "words"}
@@ -104,7 +104,7 @@ def test_defaults_adapt_to_the_library_size() -> None:
     split = replace(ClusterParams(), split_giant=True)
     assert split.resolve(1_000).max_cluster_size == 200 and split.resolve(50_000).max_cluster_size == 10_000
     assert ClusterParams(reducer="pca").resolve(100).n_components == 16
-    assert small.selection_epsilon == 0.2 and ClusterParams(reducer="pca").resolve(100).selection_epsilon == 0.0
+    assert small.selection_epsilon is None and ClusterParams(reducer="pca").resolve(100).selection_epsilon == 0.0
     assert ClusterParams().resolve(8).n_neighbors == 7
     assert ClusterParams().resolve(20).min_cluster_size == 10 and ClusterParams().resolve(5).min_cluster_size == 5
     assert ClusterParams(min_cluster_size=20, n_neighbors=19).resolve(20).min_cluster_size == 20  # as given
@@ -121,7 +121,8 @@ def test_defaults_adapt_to_the_library_size() -> None:
     ({"max_cluster_share": 1.5}, "max_cluster_share must be above 0 and at most 1"),
     ({"outlier_reach": 0.0}, "outlier_reach must be above 0, got 0.0"),
     ({"seed": -1}, "seed must be at least 0 (None: not reproducible), got -1"),
-    ({"space": "colour"}, "space must be one of auto, image, text, image+text, got 'colour'"),
+    ({"space": "colour"},
+     "space must be one of auto, image, text, image+text, image+genre, image+text+genre, genre, got 'colour'"),
 ])
 def test_values_out_of_range_are_refused_never_replaced(settings: dict, message: str) -> None:
     with pytest.raises(ArgumentError) as refused:
@@ -164,7 +165,8 @@ def test_a_new_reducer_is_one_class_and_one_registration() -> None:
         assert "half" in reducer_names() and {"umap", "pca"} <= set(reducer_names())
         vectors, _, genres = blobs(per=30)
         ids = [str(i) for i in range(len(vectors))]
-        result = cluster_vectors(vectors, genres, ids, ids, params=ClusterParams(reducer="half", pre_pca=None))
+        params = ClusterParams(space="image", reducer="half", pre_pca=None)
+        result = cluster_vectors(vectors, genres, ids, ids, params=params)
         assert HalfReducer.fitted == 1 and result.fitted.reduced.shape == (120, 32)
         assert len(result.report.clusters) == 4 and result.report.params["reducer"] == "half"
     finally:
@@ -199,8 +201,9 @@ def test_a_giant_cluster_is_split_into_the_styles_inside_it() -> None:
                              + [far + 0.02 * rng.normal(size=(30, 8))]).astype(np.float32)
     genres = [f"style{i}" for i in range(5) for _ in range(40)] + ["far"] * 30
     ids = [str(i) for i in range(len(vectors))]
-    whole = cluster_vectors(vectors, genres, ids, ids, params=replace(PCA, max_cluster_share=None)).report
-    split = cluster_vectors(vectors, genres, ids, ids, params=PCA).report
+    image = replace(PCA, space="image")  # the image vectors' own structure, no genre part
+    whole = cluster_vectors(vectors, genres, ids, ids, params=replace(image, max_cluster_share=None)).report
+    split = cluster_vectors(vectors, genres, ids, ids, params=image).report
     assert whole.found_clusters == 2 and not whole.params["split_giant"]
     assert split.params["split_giant"] and split.found_clusters > 2 and split.nmi > whole.nmi
     assert max(c.size for c in split.clusters) <= 0.2 * len(ids)
@@ -216,10 +219,11 @@ def test_outlier_reduction_marks_the_covers_it_assigns() -> None:
     all_genres = genres + ["ambient"] * 16
     ids = [f"c{i}" for i in range(len(all_vectors))]
     before = cluster_vectors(all_vectors, all_genres, ids, ids,
-                             params=ClusterParams(reducer="pca", n_components=8, min_cluster_size=15, min_samples=10))
+                             params=ClusterParams(space="image", reducer="pca", n_components=8, min_cluster_size=15,
+                                                  min_samples=10))
     after = cluster_vectors(all_vectors, all_genres, ids, ids,
-                            params=ClusterParams(reducer="pca", n_components=8, min_cluster_size=15, min_samples=10,
-                                                 reduce_outliers=True, outlier_reach=3.0))
+                            params=ClusterParams(space="image", reducer="pca", n_components=8, min_cluster_size=15,
+                                                 min_samples=10, reduce_outliers=True, outlier_reach=3.0))
     assert before.report.reassigned == 0 and before.report.noise_share > 0
     assert after.report.reassigned > 0
     assert after.report.noise_share_before == before.report.noise_share
@@ -341,7 +345,7 @@ def test_cli_clusters(monkeypatch: pytest.MonkeyPatch, workspace: Workspace,
     assert (workspace.reports_dir / "clusters-finetuned.png").read_bytes()[:8] == PNG_MAGIC
     loaded = load_clusters(workspace, "finetuned")
     assert loaded is not None and loaded[0].params["reduce_outliers"] and len(loaded[0].clusters) == 4
-    assert loaded[0].space == "image"  # auto, and this workspace has no OCR text
+    assert loaded[0].space == "image+genre"  # auto, and this workspace has no OCR text
     assert main(["clusters", "--space", "text", "--reducer", "pca", "-w", str(workspace.root)]) == 1
     assert "OCR text" in capsys.readouterr().err
     install_fake_store(monkeypatch, FakeStore())
@@ -355,3 +359,15 @@ def test_clusters_help_imports_no_umap() -> None:
             " & set(sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]" and "--space" in done.stdout
+
+
+def test_selection_epsilon_follows_the_density_of_the_reduced_points() -> None:
+    from coverlens.clustering.params import adaptive_epsilon
+
+    rng = np.random.default_rng(0)
+    few, many = rng.random((500, 5)), rng.random((8_000, 5))
+    assert adaptive_epsilon(many, 2) < 0.6 * adaptive_epsilon(few, 2)  # same layout, denser: smaller
+    assert adaptive_epsilon(10 * few, 2) == pytest.approx(10 * adaptive_epsilon(few, 2), rel=1e-3)
+    resolved = ClusterParams().resolve(500)
+    assert resolved.with_epsilon_for(few).selection_epsilon == adaptive_epsilon(few, resolved.min_samples)
+    assert ClusterParams(selection_epsilon=0.3).resolve(500).with_epsilon_for(few).selection_epsilon == 0.3

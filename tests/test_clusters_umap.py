@@ -31,7 +31,7 @@ def test_umap_then_hdbscan_finds_the_blobs_and_draws_the_map(fitted, tmp_path: P
     report = result.report
     assert is_warm(large=False) and report.compile_seconds >= 0.0 and report.seconds > 0
     assert report.params["reducer"] == "umap" and report.params["n_components"] == 5
-    assert report.space == "image+text"  # auto: every cover has text
+    assert report.space == "image+text+genre"  # auto: every cover has text, and a genre
     assert result.fitted.reduced.shape == (160, 5) and result.fitted.features.x.shape[0] == 160
     assert len(report.clusters) == 4 and report.nmi > 0.9 and report.noise_share < 0.1
     assert {c.dominant_genre: c.words[0] for c in report.clusters} == PLANTED

@@ -28,7 +28,7 @@ PREDICT_TOP_K = 3  # genres shown per image by `coverlens predict`
 
 # Clusters (coverlens.clustering.params says how the adaptive ones adapt, and why these values)
 CLUSTER_MEMBERS = 48  # covers of one cluster shown, most typical first
-CLUSTER_SPACE = "auto"  # image+text when at least half the covers have OCR text, else image
+CLUSTER_SPACE = "auto"  # image+text+genre when at least half the covers have OCR text, else image+genre
 CLUSTER_REDUCER = "umap"
 CLUSTER_CLUSTERER = "hdbscan"
 UMAP_COMPONENTS = 5
@@ -38,9 +38,10 @@ CLUSTER_PRE_PCA = 64  # wide image vectors go through PCA to this first (UMAP's 
 CLUSTER_MIN_SAMPLES = 2  # at most min_cluster_size
 MAX_CLUSTERS = 60  # the smallest clusters are merged into their nearest above this
 MAX_CLUSTER_SHARE = 0.2  # a giant cluster is split into ones under this share of the covers
-UMAP_SELECTION_EPSILON = 0.2  # HDBSCAN's cluster_selection_epsilon after UMAP (0 after PCA)
+EPSILON_PER_CORE = 1.4  # HDBSCAN's cluster_selection_epsilon after UMAP: this times the median core distance
 OUTLIER_REACH = 1.0  # outlier reduction: within this times the cluster's radius
 TEXT_WEIGHT = 1.0  # image+text: weight of the text part against the image part
+GENRE_WEIGHT = 2.0  # +genre spaces: weight of the genre probabilities against the unit-length parts
 CLUSTER_SEED = 0
 
 # The app

@@ -7,6 +7,9 @@
   text are left out of the clustering (noise, marked "no text").
 - image+text: each part reduced to 100 dimensions and L2-normalised, then joined; the text part
   weighted by `text_weight`. Covers with no text keep their image part.
+- image+genre, image+text+genre: those parts and, weighted by `genre_weight`, each cover's genre
+  probabilities predicted out of fold from the parts (genre_part.py). Where too few covers have a
+  genre, the genre part is left out and the space says so (`Features.space`).
 
 Texts come in as a mapping `cover id -> text` or a callable `ids -> mapping` (the OCR text store).
 """
@@ -16,8 +19,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from coverlens.clustering.genre_part import MIN_LABELLED
 from coverlens.embedders import l2_normalise
 from coverlens.errors import CoverlensError
 
@@ -45,6 +49,7 @@ class Features:
     x: np.ndarray  # (rows, d) float32: what the reducer sees
     usable: np.ndarray  # (n,) bool: covers that have a signal in this space; x holds only those
     transform: Callable[[np.ndarray], np.ndarray] | None  # new image vectors -> x's space (image only)
+    space: str = ""  # the space built ("" = the one asked for); a genre space without its genre part says so
 
 
 def _pca(x: np.ndarray, dim: int | None, seed: int | None) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
@@ -56,15 +61,22 @@ def _pca(x: np.ndarray, dim: int | None, seed: int | None) -> tuple[np.ndarray, 
     return pca.transform(x).astype("float32"), lambda v: pca.transform(v).astype("float32")
 
 
-def text_matrix(texts: Sequence[str], seed: int | None, dim: int = PART_DIM) -> np.ndarray:
+def text_tfidf(texts: Sequence[str]) -> Any:
+    """Character 2-5-gram TF-IDF (sparse) of the covers that have text, in order."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(analyzer="char", ngram_range=(2, 5), min_df=2, sublinear_tf=True, dtype=np.float32)
+    return tfidf.fit_transform([t for t in texts if t])
+
+
+def text_matrix(texts: Sequence[str], seed: int | None, dim: int = PART_DIM, sparse: Any = None) -> np.ndarray:
     """LSA of character 2-5-gram TF-IDF: (n, <= dim), L2-normalised rows (zero rows stay zero)."""
     import numpy as np
     from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     has = np.array([bool(t) for t in texts])
-    tfidf = TfidfVectorizer(analyzer="char", ngram_range=(2, 5), min_df=2, sublinear_tf=True, dtype=np.float32)
-    sparse = tfidf.fit_transform([t for t, h in zip(texts, has, strict=True) if h])
+    sparse = text_tfidf(texts) if sparse is None else sparse
     k = max(1, min(dim, sparse.shape[1] - 1, sparse.shape[0] - 1))
     lsa = TruncatedSVD(n_components=k, random_state=seed).fit_transform(sparse)
     out = np.zeros((len(texts), k), dtype=np.float32)
@@ -72,22 +84,57 @@ def text_matrix(texts: Sequence[str], seed: int | None, dim: int = PART_DIM) -> 
     return out
 
 
-def build_features(vectors: np.ndarray, texts: Sequence[str], params: ClusterParams) -> Features:
+def _with_genre(parts: list[np.ndarray], image: np.ndarray, sparse: Any, has: np.ndarray,
+                genres: Sequence[str] | None, params: ClusterParams, space: str) -> Features:
+    """The parts joined, with the genre part when enough covers have a genre (else the space without it)."""
+    import numpy as np
+
+    from coverlens.clustering.genre_part import genre_probabilities
+
+    probabilities = None
+    if genres is not None and params.genre_weight > 0:
+        probabilities = genre_probabilities(image, sparse, has, genres, params.seed)
+    if probabilities is None:
+        space = space.removesuffix("+genre")
+    else:
+        parts = [*parts, params.genre_weight * probabilities]
+    return Features(np.hstack(parts).astype(np.float32), np.ones(len(image), dtype=bool), None, space)
+
+
+def build_features(vectors: np.ndarray, texts: Sequence[str], params: ClusterParams,
+                   genres: Sequence[str] | None = None) -> Features:
+    """The matrix the reducer sees, in `params.space`; `genres` (one per cover, "" for none) feed the
+    genre part of the +genre spaces."""
     import numpy as np
 
     space, n = params.space, len(vectors)
     if space == "image":
         x, transform = _pca(l2_normalise(vectors), params.pre_pca, params.seed)
         return Features(x, np.ones(n, dtype=bool), lambda v: transform(l2_normalise(v)))
+    if space == "image+genre":
+        image = l2_normalise(_pca(l2_normalise(vectors), PART_DIM, params.seed)[0])
+        return _with_genre([image], image, None, np.zeros(n, dtype=bool), genres, params, space)
     has = np.array([bool(t) for t in texts], dtype=bool)
     if has.sum() < MIN_TEXT_COVERS:
         raise CoverlensError(f"the {space!r} space needs the covers' OCR text, but only {int(has.sum())} of {n} "
                              "covers have any: read their text first, or cluster with --space image")
-    text = text_matrix(texts, params.seed)
+    sparse = text_tfidf(texts)
+    text = text_matrix(texts, params.seed, sparse=sparse)
     if space == "text":
         return Features(text[has], has, None)
+    image = l2_normalise(_pca(l2_normalise(vectors), PART_DIM, params.seed)[0])
     if space == "image+text":
-        image, _ = _pca(l2_normalise(vectors), PART_DIM, params.seed)
-        joined = np.hstack([l2_normalise(image), params.text_weight * text]).astype(np.float32)
+        joined = np.hstack([image, params.text_weight * text]).astype(np.float32)
         return Features(joined, np.ones(n, dtype=bool), None)
-    raise CoverlensError(f"unknown feature space {space!r}; choose image, text or image+text")
+    if space == "image+text+genre":
+        return _with_genre([image, params.text_weight * text], image, sparse, has, genres, params, space)
+    if space == "genre":  # the fused probabilities alone (the image+text parts only feed the classifiers)
+        from coverlens.clustering.genre_part import genre_probabilities
+
+        probabilities = genre_probabilities(image, sparse, has, genres or [""] * n, params.seed)
+        if probabilities is None:
+            raise CoverlensError(f"the genre space needs covers with a genre (at least {MIN_LABELLED}); "
+                                 "cluster with --space image+text")
+        return Features(probabilities, np.ones(n, dtype=bool), None)
+    raise CoverlensError(f"unknown feature space {space!r}; choose one of image, text, image+text, image+genre, "
+                         "image+text+genre")

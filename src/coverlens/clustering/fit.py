@@ -115,7 +115,8 @@ def cluster_vectors(
 
     text = texts_for(ids, texts)
     params = params.with_space_for(sum(1 for t in text if t) / n)
-    features = build_features(vectors, text, params)
+    features = build_features(vectors, text, params, genres)
+    params = replace(params, space=features.space or params.space)  # e.g. no genre part: said so
     usable = features.usable
     if usable.sum() < 3:
         raise StoreError(f"need at least 3 covers with a signal in the {params.space} space, got {usable.sum()}")
@@ -123,6 +124,7 @@ def cluster_vectors(
     lap("features")
     reducer = build_reducer(params)
     points = fit_transform(reducer, features.x)
+    params = params.with_epsilon_for(points)
     lap("reduce")
     clusterer = build_clusterer(params)
     clusterer.fit(points)

@@ -27,8 +27,9 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
     from coverlens.clustering.registry import clusterer_names, reducer_names
 
     p.add_argument("--space", choices=SPACES, default=D.space,
-                   help=f"what to cluster: image vectors, OCR text, or both joined (default {D.space}: "
-                   "image+text when half the covers have text, else image)")
+                   help=f"what to cluster: image vectors, OCR text, both joined, with or without each cover's "
+                   f"genre probabilities predicted out of fold (default {D.space}: image+text+genre when half "
+                   "the covers have text, else image+genre; without +genre where too few covers have a genre)")
     p.add_argument("--reducer", choices=reducer_names(), default=D.reducer, help=f"default {D.reducer}")
     p.add_argument("--clusterer", choices=clusterer_names(), default=D.clusterer, help=f"default {D.clusterer}")
     p.add_argument("--n-components", type=positive_int, default=None,
@@ -47,13 +48,16 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cluster-share", type=share, default=D.max_cluster_share,
                    help=f"split any cluster over this share of the covers (default {D.max_cluster_share}; 0: never)")
     p.add_argument("--selection-epsilon", type=non_negative_float, default=None,
-                   help="HDBSCAN keeps clusters closer than this whole (default 0.2 after umap, 0 after pca)")
+                   help="HDBSCAN keeps clusters closer than this whole (default after umap: 1.4 times the median "
+                   "distance to the min-samples-th neighbour; 0 after pca)")
     p.add_argument("--reduce-outliers", action="store_true",
                    help="assign noise covers close to a cluster (marked 'outlier-reduction' in the labels file)")
     p.add_argument("--outlier-reach", type=positive_float, default=D.outlier_reach,
                    help=f"close = within this times the cluster's radius (default {D.outlier_reach})")
     p.add_argument("--text-weight", type=non_negative_float, default=D.text_weight,
                    help=f"image+text: weight of the text part (default {D.text_weight})")
+    p.add_argument("--genre-weight", type=non_negative_float, default=D.genre_weight,
+                   help=f"+genre spaces: weight of the genre probabilities (default {D.genre_weight}; 0: none)")
     p.add_argument("--seed", type=int_at_least(-1), default=D.seed,
                    help=f"default {D.seed}; -1: faster, not reproducible")
     p.add_argument("--projection", choices=PROJECTIONS, default=None,
@@ -68,7 +72,7 @@ def params_from_args(args: argparse.Namespace) -> ClusterParams:
         min_samples=args.min_samples, max_clusters=args.max_clusters or None,
         max_cluster_share=args.max_cluster_share or None, selection_epsilon=args.selection_epsilon,
         reduce_outliers=args.reduce_outliers, outlier_reach=args.outlier_reach, text_weight=args.text_weight,
-        seed=None if args.seed < 0 else args.seed)
+        genre_weight=args.genre_weight, seed=None if args.seed < 0 else args.seed)
 
 
 def job_lines(job: ClusterJob) -> tuple[list[dict[str, Any]], list[str]]:

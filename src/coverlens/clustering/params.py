@@ -19,6 +19,8 @@ from coverlens.defaults import (
     CLUSTER_REDUCER,
     CLUSTER_SEED,
     CLUSTER_SPACE,
+    EPSILON_PER_CORE,
+    GENRE_WEIGHT,
     MAX_CLUSTER_SHARE,
     MAX_CLUSTERS,
     OUTLIER_REACH,
@@ -26,14 +28,15 @@ from coverlens.defaults import (
     TEXT_WEIGHT,
     UMAP_COMPONENTS,
     UMAP_NEIGHBORS,
-    UMAP_SELECTION_EPSILON,
 )
 from coverlens.errors import ArgumentError
 
-SPACES = ("auto", "image", "text", "image+text")
-# auto: image+text when at least half the covers have OCR text, else image. Measured (README
-# "Clusters"): image+text gave the highest NMI on album-covers-5 (0.069 vs 0.045 image, 0.062 text)
-# and on the kept real album set in the issue's probe (0.438 vs 0.142 / 0.398).
+SPACES = ("auto", "image", "text", "image+text", "image+genre", "image+text+genre", "genre")
+# auto: image+text+genre when at least half the covers have OCR text, else image+genre; either
+# without its genre part where too few covers have a genre (genre_part.py). Measured side by side
+# (benchmarks/bench_cluster_spaces.py, README "Clusters"): image+text+genre NMI 0.140 on
+# album-covers-5 and 0.291 on book-covers-color5 (image+text 0.086 / 0.137); image+genre beat image
+# on album, color5 and gray33 (0.065 / 0.236 / 0.097 vs 0.041 / 0.133 / 0.053).
 DEFAULT_SPACE = CLUSTER_SPACE
 AUTO_TEXT_SHARE = 0.5
 DEFAULT_REDUCER = CLUSTER_REDUCER
@@ -45,16 +48,32 @@ MIN_SAMPLES = CLUSTER_MIN_SAMPLES
 # HDBSCAN runs again with clusters capped at MAX_CLUSTER_SHARE: it then splits the blob into the
 # styles inside it (40 clusters there with min_samples 2; README "Clusters").
 GIANT_SHARE = 0.5
-# UMAP_SELECTION_EPSILON: HDBSCAN's cluster_selection_epsilon in UMAP's output space: clusters
-# closer than this are kept whole instead of split into fragments and noise. Measured:
+# HDBSCAN's cluster_selection_epsilon in UMAP's output space: clusters closer than this are kept
+# whole instead of split into fragments and noise. Measured at 4k covers with a fixed 0.2:
 # book-covers-color5's image vectors 45 clusters / 49% noise / NMI 0.122 without it, 23 / 34% /
-# 0.137 with 0.2; album-covers-5 40 / 44% / 0.046 -> 28 / 37% / 0.040. Sensitive: 0.3-0.4 collapsed
-# both to 2 clusters.
+# 0.137 with it; sensitive: 0.3-0.4 collapsed both sets to 2 clusters. A fixed value does not scale:
+# UMAP's layout keeps its size while the points grow denser with n, so at 23.5k covers
+# (book-covers-gray33) 0.2 merged everything into 3 clusters. The default is therefore relative to
+# the density: EPSILON_PER_CORE times the median core distance (distance to the min_samples-th
+# neighbour) of the reduced points: 0.143 at 4.4k covers (x 1.4 = 0.2, the value measured above),
+# 0.110 at 23.5k (x 1.4 = 0.153: 15 clusters, noise 41%, instead of 3). See `adaptive_epsilon`.
 
 
 def default_min_cluster_size(n: int) -> int:
     """At least 10 (BERTopic's), about 0.5% of the library above 2,000 covers."""
     return max(10, n // 200)
+
+
+def adaptive_epsilon(points: Any, min_samples: int) -> float:
+    """EPSILON_PER_CORE times the median distance of a point to its min_samples-th neighbour."""
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(min_samples + 1, len(points))  # the point itself is its first neighbour
+    if k < 2:
+        return 0.0
+    distances, _ = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(points)
+    return round(float(EPSILON_PER_CORE * np.median(distances[:, -1])), 4)
 
 
 @dataclass(frozen=True)
@@ -70,11 +89,12 @@ class ClusterParams:
     min_samples: int | None = None  # None: min(min_cluster_size, MIN_SAMPLES); more makes more noise
     max_cluster_share: float | None = MAX_CLUSTER_SHARE  # a giant cluster is split into ones under this share
     split_giant: bool = False  # set when HDBSCAN runs again to split a giant cluster
-    selection_epsilon: float | None = None  # None: 0.2 after UMAP, 0 otherwise (scales differ)
+    selection_epsilon: float | None = None  # None: relative to the density after UMAP (adaptive_epsilon), 0 after PCA
     max_clusters: int | None = MAX_CLUSTERS  # merge the smallest clusters into their nearest above this
     reduce_outliers: bool = False  # assign noise covers close enough to a cluster (marked as such)
     outlier_reach: float = OUTLIER_REACH  # "close enough": within this times the cluster's radius (90th pct)
     text_weight: float = TEXT_WEIGHT  # image+text: weight of the text part against the image part
+    genre_weight: float = GENRE_WEIGHT  # +genre spaces: weight of the genre probabilities (0: none)
     seed: int | None = CLUSTER_SEED  # None: faster (UMAP runs in parallel) but not reproducible
     n_covers: int | None = None  # set by resolve(): the covers these settings were made concrete for
 
@@ -108,6 +128,8 @@ class ClusterParams:
             refuse("outlier_reach must be above 0", self.outlier_reach)
         if self.text_weight < 0:
             refuse("text_weight must be at least 0", self.text_weight)
+        if self.genre_weight < 0:
+            refuse("genre_weight must be at least 0", self.genre_weight)
         if self.seed is not None and self.seed < 0:
             refuse("seed must be at least 0 (None: not reproducible)", self.seed)
 
@@ -120,11 +142,17 @@ class ClusterParams:
         samples = self.min_samples if self.min_samples is not None else min(mcs, MIN_SAMPLES)
         components = self.n_components or (UMAP_COMPONENTS if self.reducer == "umap" else PCA_COMPONENTS)
         neighbours = self.n_neighbors if self.n_neighbors is not None else max(2, min(UMAP_NEIGHBORS, n - 1))
-        epsilon = self.selection_epsilon
-        if epsilon is None:
-            epsilon = UMAP_SELECTION_EPSILON if self.reducer == "umap" else 0.0
+        epsilon = self.selection_epsilon  # after UMAP, None stays: fit.py sets it from the reduced points
+        if epsilon is None and self.reducer != "umap":
+            epsilon = 0.0
         return replace(self, min_cluster_size=mcs, min_samples=samples, n_components=components,
                        n_neighbors=neighbours, n_covers=n, selection_epsilon=epsilon)
+
+    def with_epsilon_for(self, points: Any) -> ClusterParams:
+        """The adaptive selection epsilon made concrete for the reduced points (a given value is kept)."""
+        if self.selection_epsilon is not None:
+            return self
+        return replace(self, selection_epsilon=adaptive_epsilon(points, self.min_samples or MIN_SAMPLES))
 
     @property
     def max_cluster_size(self) -> int:
@@ -134,10 +162,10 @@ class ClusterParams:
         return max(int(self.max_cluster_share * self.n_covers), 2 * (self.min_cluster_size or 0))
 
     def with_space_for(self, text_share: float) -> ClusterParams:
-        """`auto` made concrete: image+text when enough covers have text, else image."""
+        """`auto` made concrete: image+text+genre when enough covers have text, else image+genre."""
         if self.space != "auto":
             return self
-        return replace(self, space="image+text" if text_share >= AUTO_TEXT_SHARE else "image")
+        return replace(self, space="image+text+genre" if text_share >= AUTO_TEXT_SHARE else "image+genre")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

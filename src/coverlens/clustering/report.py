@@ -58,6 +58,7 @@ class ClusterReport:
     no_signal: int = 0  # covers with nothing to cluster in this space (no text), left as noise
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     compile_seconds: float = 0.0  # umap/numba import and JIT compile paid by this run (0 when warm)
+    labels_sha256: str = ""  # of the labels file saved with it: a reader pairs the two files by it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
