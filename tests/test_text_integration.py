@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from coverlens.cli import common, main
+from cli_calls import cli, exit_code
+from coverlens.cli import common
 from coverlens.registry import REGISTRY, Registry
 from coverlens.service import CoverlensService
 from coverlens.text.store import text_db_path
@@ -41,15 +42,6 @@ def registry_without_downloads() -> Registry:
 def offline_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = registry_without_downloads()
     monkeypatch.setattr(common, "SERVICE_FACTORY", lambda ws, **kw: CoverlensService(ws, registry=registry, **kw))
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def make_word_library(root: Path) -> dict[str, Path]:
@@ -77,11 +69,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         for name, argv in (("catalog", ["catalog", str(root / "library")]), ("index_text", ["index", "--text"]),
                            ("train", ["train", *TINY]), ("index", ["index", "--text"])):
-            try:
-                code = main([*argv, "-w", str(workspace.root)])
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-            assert code == 0, f"{name} failed"
+            assert exit_code([*argv, "-w", str(workspace.root)]) == 0, f"{name} failed"
             if name == "index_text":
                 steps["text_after_first_index"] = text_db_path(workspace.root).exists()
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from coverlens.cli import main
+from cli_calls import cli
 from coverlens.sample_music import cover_jpeg, write_track
 from coverlens.text.metadata import combine, metadata_by_cover, sync_metadata
 from coverlens.text.ocr import TextLine
@@ -108,15 +108,6 @@ ALBUMS = {  # folder: (album, artist, genre tag)
     "Thunder/Road": ("Thunder Road", "Asphalt", "Rock"),
     "Velvet/Morning": ("Velvet Morning", "Sunny Lane", "Pop"),
 }
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def write_album(root: Path, folder: str, album: str, artist: str, genre: str, seed: int) -> None:

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from coverlens.text.store import TextStore
     from coverlens.workspace import Workspace
 
@@ -51,6 +53,11 @@ def metadata_by_cover(rows: Sequence[Mapping[str, object]]) -> dict[str, str]:
     return {cid: "\n".join(texts) for cid, texts in found.items() if texts}
 
 
+def metadata_of_catalog(frame: pd.DataFrame) -> dict[str, str]:
+    """`metadata_by_cover` of a loaded catalog's rows."""
+    return metadata_by_cover(frame[["id", "status", "title", "creator"]].to_dict("records"))
+
+
 def catalog_metadata(workspace: Workspace) -> dict[str, str]:
     """The metadata text of every catalogued cover that has some; re-read when the catalog file changes."""
     from coverlens.catalog import load_catalog
@@ -65,8 +72,7 @@ def catalog_metadata(workspace: Workspace) -> dict[str, str]:
         cached = _CACHE.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-    frame = load_catalog(workspace)
-    texts = metadata_by_cover(frame[["id", "status", "title", "creator"]].to_dict("records"))
+    texts = metadata_of_catalog(load_catalog(workspace))
     with _LOCK:
         _CACHE[key] = (stamp, texts)
     return texts

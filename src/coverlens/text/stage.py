@@ -225,14 +225,14 @@ def read_workspace_text(workspace_root: Path, *, settings: OcrSettings | None = 
     from dataclasses import replace
 
     from coverlens.catalog import distinct_covers, library_root, load_catalog
-    from coverlens.text.metadata import metadata_by_cover, sync_metadata
+    from coverlens.text.metadata import metadata_of_catalog, sync_metadata
     from coverlens.workspace import Workspace
 
     workspace = Workspace(Path(workspace_root))
     frame = load_catalog(workspace)
     covers = distinct_covers(frame)
     refs = list(zip(covers["id"], covers["path"], covers["source"], strict=True))
-    metadata = metadata_by_cover(frame[["id", "status", "title", "creator"]].to_dict("records"))
+    metadata = metadata_of_catalog(frame)
     with text_store_for(workspace.root) as store:
         written, removed = sync_metadata(store, metadata)  # cheap (no OCR): before the long part
         if prune:

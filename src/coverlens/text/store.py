@@ -38,36 +38,31 @@ from coverlens.text.query import fuzzy_expression, highlight, phrase, trigrams
 
 SCHEMA_VERSION = 1
 CANDIDATES = 1000  # matches ranked per query (see TextStore._match)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS covers(
-    id TEXT PRIMARY KEY, reader TEXT NOT NULL, lines TEXT NOT NULL, text TEXT NOT NULL,
-    error TEXT NOT NULL DEFAULT '');
-CREATE VIRTUAL TABLE IF NOT EXISTS covers_fts USING fts5(
-    text, content='covers', content_rowid='rowid', tokenize='trigram');
-CREATE TRIGGER IF NOT EXISTS covers_ai AFTER INSERT ON covers BEGIN
-    INSERT INTO covers_fts(rowid, text) VALUES (new.rowid, new.text); END;
-CREATE TRIGGER IF NOT EXISTS covers_ad AFTER DELETE ON covers BEGIN
-    INSERT INTO covers_fts(covers_fts, rowid, text) VALUES ('delete', old.rowid, old.text); END;
-CREATE TRIGGER IF NOT EXISTS covers_au AFTER UPDATE ON covers BEGIN
-    INSERT INTO covers_fts(covers_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-    INSERT INTO covers_fts(rowid, text) VALUES (new.rowid, new.text); END;
+
+
+def _indexed_table(table: str, columns: str) -> str:
+    """A content table and its FTS5 trigram index `<table>_fts` over `text`, kept in step by triggers."""
+    fts = f"{table}_fts"
+    return f"""
+CREATE TABLE IF NOT EXISTS {table}({columns});
+CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(
+    text, content='{table}', content_rowid='rowid', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS {table}_ai AFTER INSERT ON {table} BEGIN
+    INSERT INTO {fts}(rowid, text) VALUES (new.rowid, new.text); END;
+CREATE TRIGGER IF NOT EXISTS {table}_ad AFTER DELETE ON {table} BEGIN
+    INSERT INTO {fts}({fts}, rowid, text) VALUES ('delete', old.rowid, old.text); END;
+CREATE TRIGGER IF NOT EXISTS {table}_au AFTER UPDATE ON {table} BEGIN
+    INSERT INTO {fts}({fts}, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO {fts}(rowid, text) VALUES (new.rowid, new.text); END;
 """
-_METADATA_SCHEMA = """
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS metadata(id TEXT PRIMARY KEY, text TEXT NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS metadata_fts USING fts5(
-    text, content='metadata', content_rowid='rowid', tokenize='trigram');
-CREATE TRIGGER IF NOT EXISTS metadata_ai AFTER INSERT ON metadata BEGIN
-    INSERT INTO metadata_fts(rowid, text) VALUES (new.rowid, new.text); END;
-CREATE TRIGGER IF NOT EXISTS metadata_ad AFTER DELETE ON metadata BEGIN
-    INSERT INTO metadata_fts(metadata_fts, rowid, text) VALUES ('delete', old.rowid, old.text); END;
-CREATE TRIGGER IF NOT EXISTS metadata_au AFTER UPDATE ON metadata BEGIN
-    INSERT INTO metadata_fts(metadata_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-    INSERT INTO metadata_fts(rowid, text) VALUES (new.rowid, new.text); END;
-INSERT OR IGNORE INTO meta VALUES ('metadata', '1');
-COMMIT;
-"""
+
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);" + _indexed_table(
+    "covers", "id TEXT PRIMARY KEY, reader TEXT NOT NULL, lines TEXT NOT NULL, text TEXT NOT NULL, "
+    "error TEXT NOT NULL DEFAULT ''")
+# added in place to a store made before it existed, in one transaction
+_METADATA_SCHEMA = ("BEGIN IMMEDIATE;" + _indexed_table("metadata", "id TEXT PRIMARY KEY, text TEXT NOT NULL")
+                    + "INSERT OR IGNORE INTO meta VALUES ('metadata', '1');\nCOMMIT;\n")
 WORDS, METADATA = "words", "metadata"  # where a hit matched (TextHit.kind joins them with "+")
 
 
