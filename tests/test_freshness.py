@@ -110,6 +110,39 @@ def test_reader_sees_another_process_add_and_rebuild_without_restart(library_wor
         reader.close()
 
 
+STARTED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from indexing import FakeEmbedder
+from coverlens.store import CoverStore
+from coverlens.store.freshness import RUN_STARTED
+from coverlens.workspace import Workspace
+fake = FakeEmbedder()
+with CoverStore.open(Workspace.resolve(sys.argv[2]), writer=True) as store:
+    store.collection_for(fake.name, fake.identity).mark_incomplete("a run in another process has not finished")
+    store.bump_generation(RUN_STARTED)
+"""
+
+
+def test_a_run_that_only_started_elsewhere_flags_the_collection_without_a_reopen(library_workspace: Workspace) -> None:
+    """Another process's run has marked the collection incomplete and written nothing yet: the reader
+    sees the flag (its handle is fetched again) and keeps its client (no reload of the vectors); when
+    that run ends, the reader reopens and sees what it wrote."""
+    workspace, fake = library_workspace, FakeEmbedder()
+    query = query_vector(workspace)
+    with CoverStore.open(workspace) as reader:
+        collection = reader.collection_for(fake.name, fake.identity)
+        before = {h.id for h in collection.query(query, k=5)[0]}
+        assert collection.is_complete
+        subprocess.run([sys.executable, "-c", STARTED, str(TESTS), str(workspace.root)], check=True, timeout=120)
+        assert {h.id for h in collection.query(query, k=5)[0]} == before
+        assert not collection.is_complete and "has not finished" in (collection.incomplete_reason or "")
+        assert reader._shared is not None and reader._shared.resets == 0 and reader._shared.epoch == 1
+        run_writer(workspace, "add")  # the run ends (complete again)
+        assert collection.is_complete and reader._shared.resets == 1
+        assert {h.id for h in collection.query(query, k=5)[0]} == expected_neighbours(workspace, query, 5)
+
+
 def test_writes_in_the_same_process_need_no_reset(library_workspace: Workspace) -> None:
     """Stores of one directory in one process share one client: they see each other's writes at once."""
     workspace, fake = library_workspace, FakeEmbedder()

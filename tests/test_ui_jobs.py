@@ -16,6 +16,7 @@ import pytest
 from coverlens.errors import StoreError
 from coverlens.jobs import CANCELLED, DONE, FAILED, RUNNING, JobRunner
 from coverlens.registry import Kept
+from libraries import trained_library
 from local_servers import launch_local
 from ui_fakes import FakeService
 
@@ -327,14 +328,14 @@ def test_the_first_update_never_waits_for_the_words(tmp_path: Path) -> None:
         demo.close()
 
 
-def test_real_service_answers_searches_while_its_index_job_writes(copied_workspace: Any, tmp_path: Path) -> None:
-    """One process, one embedded store: the index job writes through the client the searches read
-    with (no close, no lock between them); every search answers, and the store ends equal to the catalog."""
+def test_real_service_answers_searches_while_its_index_job_writes(trained_workspace: Any, tmp_path: Path) -> None:
+    """The app's index job (a `coverlens index` child process) writes the embedded store the app's
+    searches read; every search answers, and the store ends equal to the catalog."""
     from coverlens.catalog import distinct_covers, load_catalog, run_catalog
     from coverlens.sample_library import make_sample_library
     from coverlens.service import CoverlensService
 
-    workspace = copied_workspace
+    workspace = trained_library(tmp_path / "own", trained_workspace, genres=3, per_genre=12, seed=5)
     service = CoverlensService(workspace)
     service.index(embedder="finetuned")
     library = service.library_root()

@@ -99,6 +99,9 @@ class FakeService:
     def close(self) -> None:
         self.calls.append(("close", None))
 
+    def command_options(self) -> list[str] | None:
+        return None  # canned answers: no other process could rebuild them, so jobs run in threads
+
     def library_root(self) -> Path | None:
         return self.library if self.ready else self.catalogued
 

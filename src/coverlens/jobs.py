@@ -2,9 +2,11 @@
 evaluation) one at a time, in the order they were asked for, while reads go on beside it.
 
 Why one worker: the jobs write the workspace and the store (one writer per store directory) and
-each already uses the machine's cores; two at once would only fight. Why a thread, not a process:
-the embedded Chroma client is one per store directory per process, and the service's kept models
-are reused by the jobs (an index run embeds with the model searches already loaded).
+each already uses the machine's cores; two at once would only fight. The worker thread runs the
+job; a job may itself run as a `coverlens` child process (`coverlens.child_process`: the app's index
+job does, so its decoding and CNN never hold the searches' interpreter lock), the worker then only
+relays its progress and its cancel. The lighter jobs run in the thread and reuse the service's kept
+models.
 
 A job's state lives here, in the server, keyed by its id: a browser that reloads the page lists
 the jobs again. Cancelling is cooperative: the job's progress callback raises `Cancelled` at its
@@ -145,7 +147,7 @@ class JobRunner:
 
     # -- the worker ----------------------------------------------------------------------------------
     def _run(self) -> None:
-        _lower_priority()
+        lower_priority(threading.get_native_id())
         while True:
             job_id = self._queue.get()
             if job_id is None:
@@ -175,7 +177,7 @@ class JobRunner:
                 if job.cancel_requested:
                     raise Cancelled(f"{job.label}: cancelled")
                 job.fraction = max(0.0, min(1.0, float(fraction)))
-                if message and _topic(message) != _topic(job.message):
+                if message and topic_of(message) != topic_of(job.message):
                     self._log(job, message)  # one log line per step, not per cover
                 job.message = message
 
@@ -216,20 +218,20 @@ class JobRunner:
         return None if job is None else replace(job, log=list(job.log))
 
 
-def _lower_priority() -> None:
-    """Nice the calling thread (see JOB_NICE); where threads cannot be niced, nothing changes."""
+def lower_priority(tid: int) -> None:
+    """Nice a thread (Linux: a thread id; a process id names its main thread) to JOB_NICE, or
+    $COVERLENS_JOB_NICE; where that cannot be done, nothing changes."""
     import os
 
     nice = int(os.environ.get("COVERLENS_JOB_NICE", JOB_NICE))
     if nice <= 0 or not hasattr(os, "setpriority"):
         return
     try:
-        tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
     except OSError:
         pass
 
 
-def _topic(message: str) -> str:
+def topic_of(message: str) -> str:
     """'index finetuned: 40/300' -> 'index finetuned': progress within one step logs once."""
     return message.split(":", 1)[0]

@@ -72,6 +72,9 @@ class CoverlensService(StoredJobs, TextJobs):
         self.workspace = workspace
         self.chroma_url = chroma_url
         self.registry = registry or REGISTRY
+        # Built as `coverlens` builds it (no collaborator replaced): another process can rebuild it.
+        self._reproducible = (registry in (None, REGISTRY) and load_classifier is load_workspace_classifier
+                              and open_store is open_chroma_store)
         self._load_classifier, self._open_store = load_classifier, open_store
         self._classifier: Any = None
         self._classifier_stamp: Any = None
@@ -130,6 +133,19 @@ class CoverlensService(StoredJobs, TextJobs):
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def command_options(self) -> list[str] | None:
+        """The `coverlens` options that open this same service in another process (workspace, store,
+        embedder options), or None when it was built with replaced collaborators (tests)."""
+        if not self._reproducible:
+            return None
+        args = ["--workspace", str(self.workspace.root)]
+        if self.chroma_url:
+            args += ["--chroma-url", self.chroma_url]
+        for option in self.registry.options():
+            if self.context.options.get(option.key) is not None:
+                args += [option.flag, str(self.context.options[option.key])]
+        return args
 
     def collection(self, name: str | None = None) -> CoverCollection:
         embedder = self.embedder(name)

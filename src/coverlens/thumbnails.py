@@ -93,3 +93,16 @@ class Thumbnails:
 
 def workspace_thumbnails(workspace_root: Path) -> Thumbnails:
     return Thumbnails(Path(workspace_root) / FOLDER)
+
+
+def make_library_thumbnails(service: Any, thumbs: Thumbnails,
+                            progress: Callable[[float, str], None] | None = None) -> int:
+    """Make the missing thumbnails of every catalogued cover (after an index run, so that no search
+    has to); returns how many were written."""
+    from coverlens.catalog import distinct_covers, load_catalog
+
+    if service.library_root() is None or not service.workspace.catalog_file.exists():
+        return 0
+    covers = distinct_covers(load_catalog(service.workspace))
+    return thumbs.make_all([(cover_id, service.cover_path(path))
+                            for cover_id, path in zip(covers["id"], covers["path"], strict=True)], progress=progress)

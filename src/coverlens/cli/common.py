@@ -182,13 +182,48 @@ def progress_bar(description: str) -> Callable[[Iterable[T], int], Iterable[T]]:
 
 
 class Bars:
-    """A service progress callback that draws one tqdm bar per stage (the service asks `track`)."""
+    """A service progress callback that draws one tqdm bar per stage (the service asks `track`).
+
+    Run as an app's background job (`coverlens.child_process`, $COVERLENS_PROGRESS=lines), it prints
+    progress lines on stderr instead, at most one per `LINE_EVERY_S` per stage, for the app to read.
+    """
+
+    LINE_EVERY_S = 0.2
+
+    def __init__(self) -> None:
+        import os
+
+        from coverlens.child_process import PROGRESS_ENV
+
+        self.lines = os.environ.get(PROGRESS_ENV) == "lines"
+        self._last: tuple[str, float] = ("", 0.0)
 
     def __call__(self, fraction: float, message: str) -> None:  # only for callers that skip `track`
-        pass
+        if self.lines:
+            self._line(fraction, message, final=fraction >= 1.0)
 
     def track(self, label: str) -> Callable[[Iterable[T], int], Iterable[T]]:
-        return progress_bar(label)
+        if not self.lines:
+            return progress_bar(label)
+
+        def wrap(items: Iterable[T], total: int) -> Iterable[T]:
+            for done, item in enumerate(items, start=1):
+                self._line(done / max(total, 1), f"{label}: {done:,}/{total:,}", final=done == total)
+                yield item
+
+        return wrap
+
+    def _line(self, fraction: float, message: str, *, final: bool) -> None:
+        import time
+
+        from coverlens.child_process import progress_line
+        from coverlens.jobs import topic_of
+
+        topic, now = topic_of(message), time.monotonic()
+        last_topic, last_time = self._last
+        if final or topic != last_topic or now - last_time >= self.LINE_EVERY_S:
+            self._last = (topic, now)
+            print(progress_line(fraction, message), file=sys.stderr, flush=True)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:

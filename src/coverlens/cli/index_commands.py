@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coverlens.cli.common import (
     Bars,
@@ -15,6 +17,9 @@ from coverlens.cli.common import (
 )
 from coverlens.defaults import BATCH_SIZE
 from coverlens.registry import ALL, REGISTRY
+
+if TYPE_CHECKING:
+    from coverlens.service import CoverlensService
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ray", metavar="ADDRESS|auto", default=None,
                    help="read, embed and OCR on the Ray cluster at ADDRESS (`auto`: the cluster in RAY_ADDRESS, else a "
                    "new local one), writing into the Chroma server given by --chroma-url (needs `ray[data]`)")
+    p.add_argument("--thumbnails", nargs="?", const="", default=None, metavar="FOLDER",
+                   help="then make the app's gallery thumbnails of the covers that have none (default folder: "
+                   "the workspace's thumbs/; the app makes the missing ones on first view otherwise)")
     add_embedder_options(p)
     add_store_option(p)
     add_workspace_option(p)
@@ -49,9 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     service = open_service(args)
+    bars = Bars()
     try:
-        job = service.index(Bars(), embedder=args.embedder, rebuild=args.rebuild, batch_size=args.batch_size,
+        job = service.index(bars, embedder=args.embedder, rebuild=args.rebuild, batch_size=args.batch_size,
                             readers=args.readers, ray=args.ray, text=args.text)
+        made = None if args.thumbnails is None else _thumbnails(service, args.thumbnails, bars)
     finally:
         service.close()
     for note in job.notes:
@@ -59,4 +69,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(f"indexed {job.report.covers:,} distinct covers into {job.location or '(no vector store)'}")
     for line in job.report.summary_lines():
         print(line)
+    if made is not None:
+        print(f"{made[0]:,} thumbnails made ({made[1]})")
     return 0
+
+
+def _thumbnails(service: CoverlensService, folder: str, bars: Bars) -> tuple[int, Path]:
+    from coverlens.thumbnails import Thumbnails, make_library_thumbnails, workspace_thumbnails
+
+    thumbs = Thumbnails(Path(folder).expanduser()) if folder else workspace_thumbnails(service.workspace.root)
+    return make_library_thumbnails(service, thumbs, bars), thumbs.folder

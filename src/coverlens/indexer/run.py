@@ -23,6 +23,7 @@ from coverlens.errors import ModelError
 from coverlens.indexer.pipeline import Preparer, PreparingEmbedder, ReadBatch, WriteBehind, read_ahead
 from coverlens.indexer.plan import CollectionPlan, Cover, covers_from_catalog, plan_collection
 from coverlens.locks import workspace_writer
+from coverlens.store.freshness import RUN_STARTED
 
 if TYPE_CHECKING:
     from coverlens.embedders import Embedder
@@ -178,7 +179,7 @@ def _index_covers(workspace: Workspace, store: CoverStore, embedders: Sequence[E
     reason = f"an index run started {time.strftime('%Y-%m-%dT%H:%M:%S%z')} (pid {os.getpid()}) has not finished"
     for target in writing:
         target.plan.collection.mark_incomplete(reason)
-    store.bump_generation("index run started")
+    store.bump_generation(RUN_STARTED)
     try:
         failures = writer(workspace, covers, targets, timings, batch_size, readers, progress)
         for target in writing:

@@ -6,7 +6,8 @@ process's later writes, and even a new client in the same process reuses the cac
 (`store/coverlens-generation.json`, atomically: temp file + os.replace) and every reader checks it
 before each operation with one `os.stat`. When it changed, and the change came from another
 process, the process's one client of that directory is closed (Chroma stops its system once the
-last client closes) and reopened: the next query reads the new state.
+last client closes) and reopened: the next query reads the new state. A run that has only started
+(`RUN_STARTED`) needs no reopen: the handles are fetched again, which reads the flags it set.
 
 In one process all `CoverStore`s of a directory share one client (`SharedClient`): they see each
 other's writes directly, and a reset reopens it for all of them at once. A reset waits for the
@@ -28,6 +29,11 @@ from pathlib import Path
 from typing import Any
 
 GENERATION_FILE = "coverlens-generation.json"
+# The generation an index run writes before its first vector: it changed the collections' flags
+# (incomplete) and, with --rebuild, which collections exist, but no stored vector yet. Readers then
+# fetch their collection handles again (fresh flags; a rebuilt collection is loaded from disk, never
+# cached here) and keep their client: no reopen, so no reload of the vectors they hold.
+RUN_STARTED = "index run started"
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,9 @@ class SharedClient:
             self.stamp = stamp
             if self.writers or (generation is not None and generation.pid == os.getpid()):
                 return False  # our own writes: this process's client already holds them
+            if generation is not None and generation.reason == RUN_STARTED:
+                self.epoch += 1  # handles are fetched again; the client stays
+                return True
             with self.lock.writing():
                 self._reopen()
             return True

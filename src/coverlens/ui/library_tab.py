@@ -78,21 +78,22 @@ def build(shell: Shell) -> None:
 
 
 def index_job(shell: Shell, progress: Callable[[float, str], None]) -> str:
-    """Index what is new, then make the thumbnails the galleries will show (so no search makes them)."""
+    """Index what is new, then make the thumbnails the galleries will show (so no search makes them).
+
+    In a child process (`coverlens index --thumbnails`) when the service can be opened there: the
+    searches then keep this process's interpreter lock to themselves (the job's share of the CPU is
+    niced), and the app follows the store's generation as it follows any other writer. In this
+    process otherwise (a service built with replaced collaborators)."""
+    from coverlens.child_process import coverlens_command, run_child
+    from coverlens.thumbnails import make_library_thumbnails
+
     service = shell.service
+    options = service.command_options()
+    if options is not None:
+        thumbs = [] if shell.thumbs is None else ["--thumbnails", str(shell.thumbs.folder)]
+        return run_child(coverlens_command(["index", *options, *thumbs]), progress).summary()
     summary = service.index(progress=progress).summary()
-    if shell.thumbs is not None and service.library_root() is not None:
-        covers = [(cover_id, service.cover_path(path)) for cover_id, path in service_cover_ids(service)]
-        made = shell.thumbs.make_all(covers, progress=progress)
+    if shell.thumbs is not None:
+        made = make_library_thumbnails(service, shell.thumbs, progress)
         summary += f"\n{made:,} thumbnails made ({shell.thumbs.folder})."
     return summary
-
-
-def service_cover_ids(service: Any) -> list[tuple[str, str]]:
-    """(id, library path) of every catalogued cover, read from the catalog file."""
-    from coverlens.catalog import distinct_covers, load_catalog
-
-    if not service.workspace.catalog_file.exists():
-        return []
-    covers = distinct_covers(load_catalog(service.workspace))
-    return list(zip(covers["id"], covers["path"], strict=True))
