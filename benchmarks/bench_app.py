@@ -4,8 +4,9 @@ Three figures, side by side in one run, on a generated library with a tiny train
 anywhere, nothing downloaded):
   1. one search at a time, warm: p50/p95 to the first update (nearest covers, head, vote);
   2. 30 searches sent at once: p50/p95 and the throughput;
-  3. the same 30 while an index job (started from the app: a `coverlens index` child process) adds covers:
-     p50/p95, how many were answered while the job was writing, and every answer checked against the
+  3. the same 30 while an index job (started from the app: a `coverlens index` child process) adds
+     covers, in up to 3 rounds (`--during-rounds`) from the moment it starts writing: p50/p95 over
+     all of them, how many were answered while the job was writing, every answer checked against the
      final store (the neighbours exist, their similarities are what the stored vectors give, sorted,
      never worse than the covers stored before the job began).
 Beside them: the service's own search time (no app, no words: what the first update needs), so
@@ -254,11 +255,15 @@ def measure_during_index(workspace: Any, root: Path, args: argparse.Namespace) -
             assert runner.get(job).active and time.monotonic() < deadline, runner.get(job)
             time.sleep(0.05)
         print(f"\n== while an index job adds {added:,} covers: {load()}")
-        results, wall = at_once(app, covers, args.concurrent)
+        results, rounds = [], []
+        while len(rounds) < args.during_rounds and runner.get(job).active:  # the first round as it starts
+            found, _ = at_once(app, covers, args.concurrent)
+            results += found
+            rounds.append((percentile([r[0] for r in found], 95), runner.get(job).fraction))
         writing = runner.get(job)
         final = runner.wait(job, timeout=1800)
         assert final.state == "done", final.error or final.summary
-        # the first search after the run: the app reopens its store client and loads what the run wrote
+        # the first search after the run (the job has already made the app follow the store)
         after_run, _ = app.search(covers[0])
         next_one, _ = app.search(covers[1])
     finally:
@@ -271,12 +276,14 @@ def measure_during_index(workspace: Any, root: Path, args: argparse.Namespace) -
     service.close()
     times = [r[0] for r in results]
     line(f"3. {args.concurrent} at once during indexing", figures(times) + f"  [{load()}]")
+    line(f"   p95 of each round of {args.concurrent}",
+         ", ".join(f"{p95 * 1000:,.0f} ms (job at {at:.0%})" for p95, at in rounds))
     line("   answered while the job was running", f"{during}/{len(results)} (job {writing.state} "
          f"{writing.fraction:.0%} when the last answer came)")
     line("   answers right against the final store", f"{len(results) - len(wrong)}/{len(results)}"
          + (f"; first wrong: {wrong[0]}" if wrong else ""))
     line("   first search after the job, then the next", f"{after_run * 1000:,.0f} ms, {next_one * 1000:,.0f} ms "
-         "(the app's store client reopened: it loads what the job wrote)")
+         "(the job reopened the app's store client and loaded what it wrote)")
     line("   store after the job", f"{len(after):,} covers (+{len(after) - len(before):,}); job: "
          f"{final.summary.splitlines()[0] if final.summary else final.state}")
     return {"during_p95": percentile(times, 95), "wrong": float(len(wrong))}
@@ -290,6 +297,8 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256, help="generated cover size in pixels")
     parser.add_argument("--searches", type=int, default=40, help="sequential searches (case 1)")
     parser.add_argument("--concurrent", type=int, default=30, help="searches sent at once (cases 2, 3)")
+    parser.add_argument("--during-rounds", type=int, default=3, help="rounds of --concurrent searches while the "
+                        "index job runs (case 3; the first as it starts writing, fewer if it ends before)")
     parser.add_argument("--words", type=int, default=5, help="new covers whose words are read (OCR), 0: none")
     parser.add_argument("--compare-src", type=Path, help="another version's src/ (e.g. `git archive integrate "
                         "src | tar -x -C /tmp/base`): cases 1 and 2 on --workspace with it first, then with this one")

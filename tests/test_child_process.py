@@ -146,6 +146,7 @@ def test_the_apps_index_job_runs_in_a_child_process_and_can_be_cancelled(trained
     the thumbnails, and this process's service sees every cover."""
     from coverlens.catalog import distinct_covers, load_catalog
     from coverlens.service import CoverlensService
+    from coverlens.store.freshness import generation_stamp
     from coverlens.thumbnails import Thumbnails
     from coverlens.ui.library_tab import index_job
 
@@ -175,6 +176,9 @@ def test_the_apps_index_job_runs_in_a_child_process_and_can_be_cancelled(trained
         again = runner.submit("index", "index again", lambda progress: index_job(shell, progress))  # type: ignore[arg-type]
         done = runner.wait(again.id, 300)
         assert done.state == DONE, done.error  # the writer lock was released by the stopped child
+        shared = service.store()._shared
+        assert shared is not None and shared.stamp == generation_stamp(workspace.store_dir)  # followed by the job,
+        # before any search: no search pays the reload of what the child wrote
         assert set(service.collection("finetuned").ids()) == catalog  # this process follows the child's writes
         assert "thumbnails made" in done.summary and len(list(thumbs.folder.glob("*.webp"))) == len(catalog)
     finally:

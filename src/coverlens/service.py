@@ -134,6 +134,15 @@ class CoverlensService(StoredJobs, TextJobs):
             self._store.close()
             self._store = None
 
+    def load_store(self) -> None:
+        """Follow the store now (after another process wrote it: a job's child process) and load
+        each collection's vectors, so the next search does not wait for the reload."""
+        store = self.store()
+        store.check_fresh()
+        for info in store.list_collections():
+            if info.count:
+                store.collection_for(info.embedder, info.identity).load()
+
     def command_options(self) -> list[str] | None:
         """The `coverlens` options that open this same service in another process (workspace, store,
         embedder options), or None when it was built with replaced collaborators (tests)."""

@@ -111,6 +111,16 @@ class CoverCollection:
     def count(self) -> int:
         return int(self._call(lambda c: c.count()))
 
+    def load(self) -> None:
+        """Load the stored vectors into this process's index now: after a reopen, the first query
+        does it (and catches up with what another process wrote), so a search need not wait for it."""
+        def first_query(collection: Any) -> None:
+            sample = collection.get(limit=1, include=["embeddings"])
+            if len(sample["ids"]):
+                collection.query(query_embeddings=sample["embeddings"][:1], n_results=1, include=[])
+
+        self._call(first_query)
+
     # -- complete or flagged ---------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
         """The collection's metadata as stored now (a handle's copy may be older)."""

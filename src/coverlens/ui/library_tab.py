@@ -91,7 +91,10 @@ def index_job(shell: Shell, progress: Callable[[float, str], None]) -> str:
     options = service.command_options()
     if options is not None:
         thumbs = [] if shell.thumbs is None else ["--thumbnails", str(shell.thumbs.folder)]
-        return run_child(coverlens_command(["index", *options, *thumbs]), progress).summary()
+        summary = run_child(coverlens_command(["index", *options, *thumbs]), progress).summary()
+        progress(1.0, "loading the new store")
+        service.load_store()  # the reload after the run happens here, not in someone's next search
+        return summary
     summary = service.index(progress=progress).summary()
     if shell.thumbs is not None:
         made = make_library_thumbnails(service, shell.thumbs, progress)
