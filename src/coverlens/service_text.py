@@ -76,6 +76,7 @@ class TextJobs:
                        k: int = PREDICT_TOP_K) -> TextEvidence:
         from coverlens.classifier.predict import top_k
         from coverlens.registry import has_model
+        from coverlens.text.metadata import with_metadata
 
         try:
             words, origin = self._words(image, query_id)
@@ -84,13 +85,14 @@ class TextJobs:
         evidence = TextEvidence(words, origin)
         try:
             text = self.kept.signal("text")
-            joined = text.with_metadata([query_id], ["\n".join(words)])[0]
+            metadata = text.metadata_of(query_id)
+            joined = with_metadata("\n".join(words), metadata)
             proba, present = text.proba_of_texts([joined])
         except CoverlensError as exc:
             evidence.notes.append(str(exc))
             return evidence
-        if joined != "\n".join(words):
-            shown = joined[len("\n".join(words)):].strip().replace("\n", " / ")
+        if metadata:
+            shown = metadata.strip().replace("\n", " / ")
             evidence.notes.append(f"the text model also read this cover's metadata: {shown}")
         evidence.weights = dict(text.weights)
         if present[0]:

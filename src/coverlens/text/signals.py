@@ -135,6 +135,15 @@ class TextGenreSignal:
             return list(words)
         return combine(ids, words, catalog_metadata(self.workspace))
 
+    def metadata_of(self, cover_id: str | None) -> str:
+        """The metadata text the model reads after a cover's words ("" for none, or a model trained
+        without it)."""
+        from coverlens.text.metadata import catalog_metadata
+
+        if not cover_id or not self.signal.model.settings.metadata:
+            return ""
+        return catalog_metadata(self.workspace).get(cover_id, "")
+
     def proba_of_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities in `classes` order, has-text mask); rows without text are all zero."""
         return self.signal.model.predict_proba(list(texts), self.classes)

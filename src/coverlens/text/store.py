@@ -40,9 +40,13 @@ SCHEMA_VERSION = 1
 CANDIDATES = 1000  # matches ranked per query (see TextStore._match)
 
 
+def _fts_of(table: str) -> str:
+    return f"{table}_fts"
+
+
 def _indexed_table(table: str, columns: str) -> str:
     """A content table and its FTS5 trigram index `<table>_fts` over `text`, kept in step by triggers."""
-    fts = f"{table}_fts"
+    fts = _fts_of(table)
     return f"""
 CREATE TABLE IF NOT EXISTS {table}({columns});
 CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(
@@ -68,13 +72,16 @@ WORDS, METADATA = "words", "metadata"  # where a hit matched (TextHit.kind joins
 
 @dataclass(frozen=True)
 class _Index:
-    """A content table and its FTS5 index."""
+    """A content table and its FTS5 index (`<table>_fts`, as `_indexed_table` creates it)."""
 
     table: str
-    fts: str
+
+    @property
+    def fts(self) -> str:
+        return _fts_of(self.table)
 
 
-_INDEXES = {WORDS: _Index("covers", "covers_fts"), METADATA: _Index("metadata", "metadata_fts")}
+_INDEXES = {WORDS: _Index("covers"), METADATA: _Index("metadata")}
 
 
 @dataclass(frozen=True)
