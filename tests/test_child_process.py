@@ -154,8 +154,8 @@ def test_the_apps_index_job_runs_in_a_child_process_and_can_be_cancelled(trained
     service = CoverlensService(workspace)  # 450 covers: 15 batches to write
     catalog = set(distinct_covers(load_catalog(workspace))["id"])
     thumbs = Thumbnails(tmp_path / "thumbs")
-    shell = SimpleNamespace(service=service, thumbs=thumbs)
     runner = JobRunner()
+    shell = SimpleNamespace(service=service, thumbs=thumbs, jobs=runner)
     writing = threading.Event()
 
     def index(progress: Any) -> Any:
@@ -198,7 +198,8 @@ def test_a_failing_index_child_shows_the_engines_error(trained_workspace: Any, t
     shutil.rmtree(library)  # a disk not mounted
     runner = JobRunner()
     try:
-        job = runner.submit("index", "index", lambda p: index_job(SimpleNamespace(service=service, thumbs=None), p))  # type: ignore[arg-type]
+        shell = SimpleNamespace(service=service, thumbs=None, jobs=runner)
+        job = runner.submit("index", "index", lambda p: index_job(shell, p))  # type: ignore[arg-type]
         failed = runner.wait(job.id, 120)
         assert failed.state == FAILED
         assert str(library) in failed.error and "Traceback" not in failed.error, failed.error

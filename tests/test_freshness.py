@@ -215,6 +215,61 @@ def kill_mid_run(workspace: Workspace, mode: str) -> None:
         child.wait()
 
 
+PUBLISHING_INDEX = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import coverlens.store.freshness as freshness
+freshness.PUBLISH_EVERY_S = 0.0  # publish after every cover (30 s by default)
+from indexing import FakeEmbedder, index
+from coverlens.workspace import Workspace
+index(Workspace.resolve(sys.argv[2]), FakeEmbedder(delay=0.3, announce=True), batch_size=2, rebuild=True)
+"""
+
+
+def test_a_reader_sees_what_a_running_index_has_published(library_workspace: Workspace) -> None:
+    """A run in another process publishes a generation as it goes: a reader answers from the covers
+    stored so far, flagged incomplete, not from the store as it was when the run began (here a
+    rebuild: that store is gone), and from all of them once the run ends."""
+    workspace, fake = library_workspace, FakeEmbedder()
+    query, every = query_vector(workspace), catalog_ids(workspace)
+    with CoverStore.open(workspace) as reader:
+        collection = reader.collection_for(fake.name, fake.identity)
+        child = subprocess.Popen([sys.executable, "-c", PUBLISHING_INDEX, str(TESTS), str(workspace.root)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            def after_batches(n: int) -> set[str]:
+                for _ in range(n):  # batches of two handed to the writer (of twelve)
+                    assert child.stdout.readline().startswith("embedded"), child.stderr.read() if child.stderr else ""
+                return {h.id for h in collection.query(query, k=len(every))[0]}
+
+            first, later = after_batches(2), after_batches(4)
+            assert not collection.is_complete
+            assert len(first) < len(later) < len(every) and later <= every  # not frozen at the first load
+            assert reader._shared is not None and reader._shared.resets >= 1  # reopened on a published generation
+        finally:
+            child.communicate(timeout=120)
+        assert child.returncode == 0
+        assert {h.id for h in collection.query(query, k=len(every))[0]} == every and collection.is_complete
+
+
+def test_a_run_publishes_what_it_stored_at_most_every_interval() -> None:
+    from coverlens.indexer.run import _publishing
+
+    class Store:
+        reasons: list[str] = []
+
+        def bump_generation(self, reason: str) -> None:
+            self.reasons.append(reason)
+
+    store = Store()
+    assert list(_publishing(store, None, every_s=0.0)(iter(range(3)), 3)) == [0, 1, 2]  # type: ignore[arg-type]
+    assert store.reasons == ["index run in progress: 1/3", "index run in progress: 2/3", "index run in progress: 3/3"]
+    store.reasons.clear()
+    assert list(_publishing(store, None, every_s=3600)(iter(range(3)), 3)) == [0, 1, 2]  # type: ignore[arg-type]
+    assert store.reasons == []  # a short run publishes nothing before it ends
+
+
 @pytest.mark.parametrize("mode", ["rebuild", "add"])
 def test_killed_index_run_leaves_the_collection_flagged_until_a_run_completes(
         library_workspace: Workspace, tmp_path: Path, mode: str) -> None:

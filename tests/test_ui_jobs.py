@@ -107,6 +107,30 @@ def test_jobs_run_at_a_lower_cpu_priority_than_the_searches(runner: JobRunner) -
     assert job.state == DONE and int(job.summary) >= max(JOB_NICE, here)
 
 
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="threads cannot be niced here")
+def test_a_jobs_prompt_step_runs_at_the_searches_priority(runner: JobRunner) -> None:
+    """A step searches wait on (reopening the store) runs at normal priority, not the job's, and its
+    error reaches the job that asked."""
+    from coverlens.jobs import JOB_NICE
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def failing() -> None:
+        raise StoreError("the store went away")
+
+    def work(progress: Any) -> str:
+        with pytest.raises(StoreError, match="went away"):
+            runner.promptly(failing)
+        return f"{nice()} {runner.promptly(nice)}"
+
+    here = nice()
+    job = runner.wait(runner.submit("test", "prompt", work).id, timeout=10)
+    assert job.state == DONE, job.error
+    job_nice, prompt_nice = map(int, job.summary.split())
+    assert job_nice >= max(JOB_NICE, here) and prompt_nice == here
+
+
 def test_kept_builds_once_when_two_first_uses_race(tmp_path: Path) -> None:
     """Two searches arriving together at a cold service build the embedder once, not twice."""
     from coverlens.registry import BuildContext

@@ -102,8 +102,9 @@ class FakeService:
     def command_options(self) -> list[str] | None:
         return None  # canned answers: no other process could rebuild them, so jobs run in threads
 
-    def load_store(self) -> None:
+    def load_store(self) -> bool:
         self.calls.append(("load_store", None))
+        return False
 
     def library_root(self) -> Path | None:
         return self.library if self.ready else self.catalogued

@@ -22,8 +22,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from coverlens.errors import CoverlensError
 
@@ -36,6 +37,7 @@ KEEP_FINISHED = 50  # finished jobs kept for the list; older ones are forgotten
 # search gets it and the job takes the rest. 0 turns it off (COVERLENS_JOB_NICE).
 JOB_NICE = 10
 
+T = TypeVar("T")
 Progress = Callable[[float, str], None]
 Work = Callable[[Progress], Any]  # runs the job; returns its result (summarised by `describe`)
 
@@ -84,6 +86,10 @@ class JobRunner:
         self._listeners: list[Callable[[Job], None]] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+        # Started here, by the caller's thread (not the niced worker): it keeps the caller's priority.
+        self._prompt: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
+        self._prompt_thread = threading.Thread(target=self._run_prompt, name=f"{name}-prompt", daemon=True)
+        self._prompt_thread.start()
 
     # -- asking ------------------------------------------------------------------------------------
     def submit(self, kind: str, label: str, work: Work, describe: Callable[[Any], str] = str) -> Job:
@@ -109,6 +115,13 @@ class JobRunner:
             else:
                 self._log(job, "cancel requested: stopping at the next step")
             return self._copy(job)
+
+    def promptly(self, step: Callable[[], T]) -> T:
+        """Run `step` at normal priority (in the runner's second thread) and wait for it: for a job's
+        step that searches wait on (reopening the store), which must not crawl at the job's low one."""
+        future: Future[T] = Future()
+        self._prompt.put((step, future))
+        return future.result()
 
     def add_listener(self, listener: Callable[[Job], None]) -> None:
         """Called (in the worker thread) with each job that finishes, e.g. to drop cached views."""
@@ -144,6 +157,8 @@ class JobRunner:
             self.cancel(job.id)
         self._queue.put(None)
         self._thread.join(timeout)
+        self._prompt.put(None)
+        self._prompt_thread.join(timeout)
 
     # -- the worker ----------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -170,6 +185,14 @@ class JobRunner:
                 self._end(job, FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=5))
             else:
                 self._end(job, DONE, summary)
+
+    def _run_prompt(self) -> None:
+        while (item := self._prompt.get()) is not None:
+            step, future = item
+            try:
+                future.set_result(step())
+            except BaseException as exc:  # handed to the job that asked
+                future.set_exception(exc)
 
     def _progress(self, job: Job) -> Progress:
         def report(fraction: float, message: str) -> None:

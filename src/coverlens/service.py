@@ -134,14 +134,16 @@ class CoverlensService(StoredJobs, TextJobs):
             self._store.close()
             self._store = None
 
-    def load_store(self) -> None:
-        """Follow the store now (after another process wrote it: a job's child process) and load
-        each collection's vectors, so the next search does not wait for the reload."""
+    def load_store(self) -> bool:
+        """Follow the store now if another process changed it (a job's child process) and load each
+        collection's vectors, so the next search does not wait for the reload; True when it did."""
         store = self.store()
-        store.check_fresh()
+        if not store.check_fresh():
+            return False
         for info in store.list_collections():
             if info.count:
                 store.collection_for(info.embedder, info.identity).load()
+        return True
 
     def command_options(self) -> list[str] | None:
         """The `coverlens` options that open this same service in another process (workspace, store,

@@ -181,7 +181,7 @@ def _index_covers(workspace: Workspace, store: CoverStore, embedders: Sequence[E
         target.plan.collection.mark_incomplete(reason)
     store.bump_generation(RUN_STARTED)
     try:
-        failures = writer(workspace, covers, targets, timings, batch_size, readers, progress)
+        failures = writer(workspace, covers, targets, timings, batch_size, readers, _publishing(store, progress))
         for target in writing:
             target.plan.collection.mark_complete()
     except BaseException:
@@ -190,6 +190,24 @@ def _index_covers(workspace: Workspace, store: CoverStore, embedders: Sequence[E
         raise
     store.bump_generation("index run ended")
     return _report(targets, covers, failures, timings, started)
+
+
+def _publishing(store: CoverStore, progress: Progress | None, every_s: float | None = None) -> Progress:
+    """`progress`, and a new store generation every `every_s` seconds of the run (default
+    `PUBLISH_EVERY_S`): readers in other processes then see the covers stored so far."""
+    from coverlens.store.freshness import PUBLISH_EVERY_S, RUN_PROGRESS
+
+    interval = PUBLISH_EVERY_S if every_s is None else every_s
+
+    def wrap(items: Iterable[Any], total: int) -> Iterator[Any]:
+        last = time.monotonic()
+        for done, item in enumerate(progress(items, total) if progress else items, start=1):
+            if time.monotonic() - last >= interval:
+                store.bump_generation(f"{RUN_PROGRESS}: {done:,}/{total:,}")
+                last = time.monotonic()
+            yield item
+
+    return wrap
 
 
 def _report(targets: list[_Target], covers: dict[str, Cover], failures: list[tuple[str, str]],

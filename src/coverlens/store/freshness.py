@@ -34,6 +34,10 @@ GENERATION_FILE = "coverlens-generation.json"
 # fetch their collection handles again (fresh flags; a rebuilt collection is loaded from disk, never
 # cached here) and keep their client: no reopen, so no reload of the vectors they hold.
 RUN_STARTED = "index run started"
+# What a running index writes every `PUBLISH_EVERY_S` seconds: readers in other processes reopen and
+# see the covers stored so far (flagged incomplete) instead of the store as it was when the run began.
+RUN_PROGRESS = "index run in progress"
+PUBLISH_EVERY_S = 30.0  # a reader's reopen costs ~0.2 s plus loading what it has not seen: at most this often
 
 
 @dataclass(frozen=True)

@@ -91,12 +91,31 @@ def index_job(shell: Shell, progress: Callable[[float, str], None]) -> str:
     options = service.command_options()
     if options is not None:
         thumbs = [] if shell.thumbs is None else ["--thumbnails", str(shell.thumbs.folder)]
-        summary = run_child(coverlens_command(["index", *options, *thumbs]), progress).summary()
+
+        def follow() -> None:  # what the run publishes is loaded here, not in someone's search
+            shell.jobs.promptly(lambda: _follow(service))  # searches wait on it: not at the job's priority
+
+        def relayed(fraction: float, message: str) -> None:
+            progress(fraction, message)
+            follow()
+
+        summary = run_child(coverlens_command(["index", *options, *thumbs]), relayed).summary()
         progress(1.0, "loading the new store")
-        service.load_store()  # the reload after the run happens here, not in someone's next search
+        follow()
         return summary
     summary = service.index(progress=progress).summary()
     if shell.thumbs is not None:
         made = make_library_thumbnails(service, shell.thumbs, progress)
         summary += f"\n{made:,} thumbnails made ({shell.thumbs.folder})."
     return summary
+
+
+def _follow(service: Any) -> None:
+    """Load what another process wrote into the store, if anything. A store problem is left to the
+    searches to report (they say what it is): it is not the job's failure."""
+    from coverlens.errors import CoverlensError
+
+    try:
+        service.load_store()
+    except CoverlensError:
+        pass
