@@ -138,13 +138,14 @@ def _stop(child: subprocess.Popen[str], grace_s: float) -> None:
     if child.poll() is not None:
         return
     try:
-        child.send_signal(signal.SIGINT if hasattr(signal, "SIGINT") else signal.SIGTERM)
+        child.send_signal(signal.SIGINT)
+    except (OSError, ValueError):  # gone meanwhile, or a platform without SIGINT for children (Windows)
+        child.terminate()
+    try:
         child.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
-    except OSError:
-        pass
 
 
 def _error_of(notes: list[str], code: int) -> str:
