@@ -206,3 +206,33 @@ def test_a_failing_index_child_shows_the_engines_error(trained_workspace: Any, t
     finally:
         runner.close()
         service.close()
+
+
+def test_the_apps_catalog_job_runs_in_a_child_process(tmp_path: Path) -> None:
+    """Catalog from the app with the real service: `coverlens catalog` in a child; the app then knows
+    the library (its covers may be served) and the summary is the command's own."""
+    import gradio_client
+
+    from coverlens.catalog import distinct_covers, load_catalog
+    from coverlens.sample_library import make_sample_library
+    from coverlens.service import CoverlensService
+    from coverlens.workspace import Workspace
+    from local_servers import launch_local
+
+    library = tmp_path / "library"
+    make_sample_library(library, genres=2, per_genre=5, size=40, seed=2)
+    service = CoverlensService(Workspace(tmp_path / "ws"))
+    demo = launch_local(service)
+    try:
+        client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        message = client.predict(str(library), api_name="/catalog")
+        job = message.split("**")[1]
+        done = demo.coverlens_shell.jobs.wait(job, timeout=120)
+        assert done.state == DONE, done.error
+        assert f"catalog: {service.workspace.catalog_file}" in done.summary  # the CLI's own last line
+        assert service.library_root() == library.resolve()
+        assert len(distinct_covers(load_catalog(service.workspace))) == 10
+        assert any(" catalog: " in line for line in done.log)  # its progress, relayed
+    finally:
+        demo.close()
+        service.close()

@@ -99,7 +99,7 @@ class FakeService:
     def close(self) -> None:
         self.calls.append(("close", None))
 
-    def command_options(self) -> list[str] | None:
+    def command_options(self, *, store: bool = True) -> list[str] | None:
         return None  # canned answers: no other process could rebuild them, so jobs run in threads
 
     def load_store(self) -> bool:

@@ -145,12 +145,15 @@ class CoverlensService(StoredJobs, TextJobs):
                 store.collection_for(info.embedder, info.identity).load()
         return True
 
-    def command_options(self) -> list[str] | None:
-        """The `coverlens` options that open this same service in another process (workspace, store,
-        embedder options), or None when it was built with replaced collaborators (tests)."""
+    def command_options(self, *, store: bool = True) -> list[str] | None:
+        """The `coverlens` options that open this same service in another process (workspace; with
+        `store`, the store and embedder options too), or None when it was built with replaced
+        collaborators (tests)."""
         if not self._reproducible:
             return None
         args = ["--workspace", str(self.workspace.root)]
+        if not store:
+            return args
         if self.chroma_url:
             args += ["--chroma-url", self.chroma_url]
         for option in self.registry.options():

@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from coverlens.child_process import coverlens_command, run_child
 from coverlens.errors import LibraryError
 from coverlens.ui import formatting as fmt
 from coverlens.ui.common import Shell, cleared, guarded, kept, missing_markdown
@@ -57,12 +58,16 @@ def build(shell: Shell) -> None:
         folder = Path(path.strip()).expanduser()
 
         def work(progress: Callable[[float, str], None]) -> str:
-            summary = service.catalog(folder, progress=progress)
+            options = service.command_options(store=False)
+            if options is not None:  # a child process, as the index job (see `index_job`)
+                text = run_child(coverlens_command(["catalog", str(folder), *options]), progress).summary()
+            else:
+                text = service.catalog(folder, progress=progress).describe()
+                text = text[0].upper() + text[1:] + "."
             root = service.library_root()
             if root is not None:
                 shell.allow(root)  # its covers may be served from now on
-            text = summary.describe()
-            return text[0].upper() + text[1:] + "."
+            return text
 
         return (shell.submit("catalog", f"catalog {folder}", work),)
 
@@ -80,11 +85,10 @@ def build(shell: Shell) -> None:
 def index_job(shell: Shell, progress: Callable[[float, str], None]) -> str:
     """Index what is new, then make the thumbnails the galleries will show (so no search makes them).
 
-    In a child process (`coverlens index --thumbnails`) when the service can be opened there: the
-    searches then keep this process's interpreter lock to themselves (the job's share of the CPU is
-    niced), and the app follows the store's generation as it follows any other writer. In this
-    process otherwise (a service built with replaced collaborators)."""
-    from coverlens.child_process import coverlens_command, run_child
+    In a child process (`coverlens index --thumbnails`) when the service can be opened there (the
+    Catalog job too): the searches then keep this process's interpreter lock to themselves (the
+    job's share of the CPU is niced), and the app follows the store's generation as it follows any
+    other writer. In this process otherwise (a service built with replaced collaborators)."""
     from coverlens.thumbnails import make_library_thumbnails
 
     service = shell.service
