@@ -72,9 +72,6 @@ class CoverlensService(StoredJobs, TextJobs):
         self.workspace = workspace
         self.chroma_url = chroma_url
         self.registry = registry or REGISTRY
-        # Built as `coverlens` builds it (no collaborator replaced): another process can rebuild it.
-        self._reproducible = (registry in (None, REGISTRY) and load_classifier is load_workspace_classifier
-                              and open_store is open_chroma_store)
         self._load_classifier, self._open_store = load_classifier, open_store
         self._classifier: Any = None
         self._classifier_stamp: Any = None
@@ -149,7 +146,9 @@ class CoverlensService(StoredJobs, TextJobs):
         """The `coverlens` options that open this same service in another process (workspace; with
         `store`, the store and embedder options too), or None when it was built with replaced
         collaborators (tests)."""
-        if not self._reproducible:
+        replaced = (self.registry is not REGISTRY or self._load_classifier is not load_workspace_classifier
+                    or self._open_store is not open_chroma_store)
+        if replaced:  # another process, built as `coverlens` builds it, would not be this service
             return None
         args = ["--workspace", str(self.workspace.root)]
         if not store:

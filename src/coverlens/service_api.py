@@ -176,6 +176,11 @@ def iterate_with(callback: ProgressCallback | None, label: str) -> Callable[[Ite
     track = getattr(callback, "track", None)
     if track is not None:
         return track(label)
+    return counting(callback, label)
+
+
+def counting(callback: ProgressCallback, label: str) -> Callable[[Iterable[T], int], Iterator[T]]:
+    """A `progress(iterable, total)` that calls `callback(fraction, "label: done/total")` per item."""
 
     def wrap(items: Iterable[T], total: int) -> Iterator[T]:
         for done, item in enumerate(items, start=1):

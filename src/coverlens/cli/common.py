@@ -198,22 +198,9 @@ class Bars:
         self.lines = os.environ.get(PROGRESS_ENV) == "lines"
         self._last: tuple[str, float] = ("", 0.0)
 
-    def __call__(self, fraction: float, message: str) -> None:  # only for callers that skip `track`
-        if self.lines:
-            self._line(fraction, message, final=fraction >= 1.0)
-
-    def track(self, label: str) -> Callable[[Iterable[T], int], Iterable[T]]:
+    def __call__(self, fraction: float, message: str) -> None:  # the lines' callback (bars draw themselves)
         if not self.lines:
-            return progress_bar(label)
-
-        def wrap(items: Iterable[T], total: int) -> Iterable[T]:
-            for done, item in enumerate(items, start=1):
-                self._line(done / max(total, 1), f"{label}: {done:,}/{total:,}", final=done == total)
-                yield item
-
-        return wrap
-
-    def _line(self, fraction: float, message: str, *, final: bool) -> None:
+            return
         import time
 
         from coverlens.child_process import progress_line
@@ -221,9 +208,14 @@ class Bars:
 
         topic, now = topic_of(message), time.monotonic()
         last_topic, last_time = self._last
-        if final or topic != last_topic or now - last_time >= self.LINE_EVERY_S:
+        if fraction >= 1.0 or topic != last_topic or now - last_time >= self.LINE_EVERY_S:
             self._last = (topic, now)
             print(progress_line(fraction, message), file=sys.stderr, flush=True)
+
+    def track(self, label: str) -> Callable[[Iterable[T], int], Iterable[T]]:
+        from coverlens.service_api import counting
+
+        return counting(self, label) if self.lines else progress_bar(label)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:

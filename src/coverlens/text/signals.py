@@ -16,7 +16,7 @@ the text stage has not stored, is read by OCR with the process's one warm reader
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -129,20 +129,20 @@ class TextGenreSignal:
     def with_metadata(self, ids: Sequence[str | None], words: Sequence[str]) -> list[str]:
         """The model's input: the words, plus each library cover's metadata text when the model was
         trained with it (a cover outside the library has none)."""
-        from coverlens.text.metadata import catalog_metadata, combine
+        from coverlens.text.metadata import combine
 
-        if not self.signal.model.settings.metadata:
-            return list(words)
-        return combine(ids, words, catalog_metadata(self.workspace))
+        return combine(ids, words, self._metadata())
 
     def metadata_of(self, cover_id: str | None) -> str:
         """The metadata text the model reads after a cover's words ("" for none, or a model trained
         without it)."""
+        return self._metadata().get(cover_id, "") if cover_id else ""
+
+    def _metadata(self) -> Mapping[str, str]:
+        """Cover id -> metadata text, as the model reads it (none for a model trained without it)."""
         from coverlens.text.metadata import catalog_metadata
 
-        if not cover_id or not self.signal.model.settings.metadata:
-            return ""
-        return catalog_metadata(self.workspace).get(cover_id, "")
+        return catalog_metadata(self.workspace) if self.signal.model.settings.metadata else {}
 
     def proba_of_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities in `classes` order, has-text mask); rows without text are all zero."""
